@@ -1,0 +1,3 @@
+//! DNS serving: the allocation-free wire format and the answer rules.
+
+pub mod wire;

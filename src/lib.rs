@@ -1,0 +1,42 @@
+//! # mesos-dns
+//!
+//! A drop-in replacement for Mesos-DNS: it polls the leading Mesos master for
+//! `/master/state`, turns running tasks, frameworks, agents and masters into DNS records under
+//! a domain (default `mesos`) and answers queries for them authoritatively.
+//!
+//! ## Module map
+//! - [`config`]: raw `config.json` (case-insensitive Mesos-DNS keys) → validated [`config::Config`].
+//! - [`mesos`]: everything that talks to or models the masters; knows nothing of DNS.
+//!   - [`mesos::state`]: the tolerant serde model of `/master/state`.
+//! - [`records`]: pure `(state, config) → record set`; no I/O.
+//!   - [`records::labels`]: RFC 1123 / RFC 952 sanitisers, DomainFrag, the task hash.
+//!   - [`records::ip_sources`]: netinfo / docker / mesos / host task IPs.
+//!   - [`records::generator`]: every name pattern, and the enumeration data.
+//! - [`snapshot`]: the immutable, epoch-versioned [`snapshot::Snapshot`] the workers answer
+//!   from, and the lock-free publish/read handle.
+//! - [`dns`]: the wire format ([`dns::wire`]), the answer rules ([`dns::answer`]).
+//!
+//! ## Threads and data flow
+//!
+//! ```text
+//!   masters / stateFile
+//!          │  HTTP GET /master/state (attohttpc)
+//!          ▼
+//!   ┌────────────────┐  build next Snapshot off to the side
+//!   │ refresh thread │──────────────────────────────┐
+//!   └────────────────┘                              ▼
+//!                                    SnapshotHandle (epoch + Arc<Snapshot>)
+//!                                 ┌─────────┬─────────┴──────┬──────────┐
+//!                                 ▼         ▼                ▼          ▼
+//!                            worker 0   worker N-1      TCP listener   HTTP API
+//!                          (UDP socket, SO_REUSEPORT, pinned, reused buffers)
+//! ```
+//!
+//! Workers never block, lock or allocate per query: they read the snapshot through a cached
+//! `Arc` that is refreshed only when the published epoch moves.
+
+pub mod config;
+pub mod dns;
+pub mod mesos;
+pub mod records;
+pub mod snapshot;

@@ -1,0 +1,3 @@
+//! Everything that models or talks to the Mesos masters. Knows nothing of DNS.
+
+pub mod state;
