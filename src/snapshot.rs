@@ -1,1 +1,254 @@
-//! (in progress)
+//! The immutable, epoch-versioned [`Snapshot`] every reader answers from, and the lock-free
+//! publish/read pair ([`SnapshotHandle`], [`SnapshotReader`]).
+//!
+//! A snapshot is never mutated after it is published. The refresh thread builds the next one
+//! off to the side and publishes it with epoch + 1.
+//!
+//! Why an epoch counter plus a per-reader cached `Arc`, and not `arc-swap` or crossbeam-epoch:
+//! the query path then costs exactly one `Acquire` load of a cache line that is written only
+//! once per refresh, and no atomic read-modify-write at all (an `Arc` clone per query would
+//! bounce the reference count's cache line between cores). When the epoch moves, the reader
+//! takes a short `parking_lot` mutex to clone the new `Arc`: once per refresh per worker. The
+//! handle, not the worker, drops retired snapshots, so a worker never pays for freeing a
+//! large record set on its query path.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+
+use crate::config::Config;
+use crate::records::generator::{Enumeration, GenStats, Generated, RecordSet, RrSet};
+
+/// Zone-wide parameters copied from the config into each snapshot, so every answer from one
+/// snapshot is consistent even if a reload changes the config between refreshes.
+#[derive(Debug, Clone)]
+pub struct Zone {
+    /// Lowercase domain without trailing dot (`mesos`).
+    pub domain: String,
+    /// TTL of every record.
+    pub ttl: u32,
+    /// SOA MNAME and NS target, with trailing dot.
+    pub mname: String,
+    /// SOA RNAME, with trailing dot.
+    pub rname: String,
+    /// SOA REFRESH.
+    pub refresh: u32,
+    /// SOA RETRY.
+    pub retry: u32,
+    /// SOA EXPIRE.
+    pub expire: u32,
+    /// SOA MINIMUM (`SOAMinttl`; the original used `ttl`).
+    pub minimum: u32,
+    /// WEIGHT of every SRV answer.
+    pub srv_weight: u16,
+    /// RA bit on in-domain replies.
+    pub recurse_on: bool,
+    /// Whether TC may be set.
+    pub set_truncate_bit: bool,
+}
+
+impl Zone {
+    /// Takes the zone parameters from a validated config.
+    pub fn from_config(c: &Config) -> Zone {
+        Zone {
+            domain: c.domain.clone(),
+            ttl: c.ttl,
+            mname: c.soa_mname.clone(),
+            rname: c.soa_rname.clone(),
+            refresh: c.soa_refresh,
+            retry: c.soa_retry,
+            expire: c.soa_expire,
+            minimum: c.soa_minttl,
+            srv_weight: c.srv_default_weight,
+            recurse_on: c.recurse_on,
+            set_truncate_bit: c.set_truncate_bit,
+        }
+    }
+}
+
+/// One immutable view of the zone.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Publish counter: 1 for the first snapshot.
+    pub epoch: u64,
+    /// SOA SERIAL: changes only when the record content changes.
+    pub serial: u32,
+    /// Unix time (seconds) when this snapshot was built.
+    pub built_at: u64,
+    /// Zone parameters.
+    pub zone: Zone,
+    /// The records.
+    pub records: RecordSet,
+    /// `/v1/enumerate` data.
+    pub enumeration: Enumeration,
+    /// What the build skipped.
+    pub stats: GenStats,
+    /// The `leader` string of the state it was built from.
+    pub leader: String,
+}
+
+/// Current unix time in seconds.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Snapshot {
+    /// Wraps a build result. `prev` is the snapshot it replaces: the serial is kept when the
+    /// content is unchanged, else it becomes the current unix time (kept increasing).
+    pub fn new(generated: Generated, zone: Zone, leader: String, prev: Option<&Snapshot>) -> Self {
+        let now = unix_now();
+        let serial = match prev {
+            Some(p) if p.records.digest() == generated.records.digest() => p.serial,
+            Some(p) => (now as u32).max(p.serial.wrapping_add(1)),
+            None => now as u32,
+        };
+        Snapshot {
+            epoch: prev.map_or(1, |p| p.epoch + 1),
+            serial,
+            built_at: now,
+            zone,
+            records: generated.records,
+            enumeration: generated.enumeration,
+            stats: generated.stats,
+            leader,
+        }
+    }
+
+    /// The rrset of a lowercase, dot-terminated name, if it has any record.
+    pub fn lookup(&self, name: &str) -> Option<&RrSet> {
+        self.records.get(name).filter(|r| !r.is_empty())
+    }
+
+    /// True when `name` (lowercase, dot-terminated) is the domain or below it.
+    pub fn in_domain(&self, name: &str) -> bool {
+        in_domain(name, &self.zone.domain)
+    }
+
+    /// All A and AAAA values of a name, A first (the order `/v1/hosts` uses).
+    pub fn addresses(&self, name: &str) -> Vec<IpAddr> {
+        self.lookup(name).map_or_else(Vec::new, |rr| {
+            rr.a.iter()
+                .map(|&ip| IpAddr::V4(ip))
+                .chain(rr.aaaa.iter().map(|&ip| IpAddr::V6(ip)))
+                .collect()
+        })
+    }
+}
+
+/// True when the lowercase, dot-terminated `name` is `domain.` or ends with `.domain.`.
+pub fn in_domain(name: &str, domain: &str) -> bool {
+    let Some(body) = name.strip_suffix('.') else {
+        return false;
+    };
+    match body.strip_suffix(domain) {
+        Some("") => true,
+        Some(rest) => rest.ends_with('.'),
+        None => false,
+    }
+}
+
+/// The publishing side, shared by the refresh thread and every reader.
+#[derive(Debug, Default)]
+pub struct SnapshotHandle {
+    /// Epoch of `current`; 0 until the first publish. Written once per refresh.
+    epoch: AtomicU64,
+    current: Mutex<Option<Arc<Snapshot>>>,
+    /// Replaced snapshots, dropped by the publisher once no reader holds them, so the memory
+    /// of a large zone is never freed on a worker's query path.
+    retired: Mutex<Vec<Arc<Snapshot>>>,
+}
+
+impl SnapshotHandle {
+    /// A handle with no snapshot yet.
+    pub fn new() -> Arc<SnapshotHandle> {
+        Arc::new(SnapshotHandle::default())
+    }
+
+    /// Publishes `snap`; readers see it at their next query.
+    pub fn publish(&self, snap: Snapshot) {
+        let epoch = snap.epoch;
+        let snap = Arc::new(snap);
+        let old = self.current.lock().replace(snap);
+        self.epoch.store(epoch, Ordering::Release);
+        let mut retired = self.retired.lock();
+        if let Some(old) = old {
+            retired.push(old);
+        }
+        self.collect(&mut retired);
+    }
+
+    /// Drops retired snapshots that no reader holds any more. Called on every publish; the
+    /// refresh thread may also call it between publishes.
+    pub fn collect_retired(&self) {
+        let mut retired = self.retired.lock();
+        self.collect(&mut retired);
+    }
+
+    fn collect(&self, retired: &mut Vec<Arc<Snapshot>>) {
+        retired.retain(|s| Arc::strong_count(s) > 1);
+    }
+
+    /// The current snapshot (a clone of the `Arc`): for the slow paths (HTTP, TCP, refresh).
+    pub fn current(&self) -> Option<Arc<Snapshot>> {
+        self.current.lock().clone()
+    }
+
+    /// The current epoch (0 before the first publish).
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+}
+
+/// A reader's cached view: one per worker thread.
+#[derive(Debug)]
+pub struct SnapshotReader {
+    handle: Arc<SnapshotHandle>,
+    epoch: u64,
+    cached: Option<Arc<Snapshot>>,
+}
+
+impl SnapshotReader {
+    /// A reader of `handle`.
+    pub fn new(handle: Arc<SnapshotHandle>) -> SnapshotReader {
+        SnapshotReader {
+            handle,
+            epoch: 0,
+            cached: None,
+        }
+    }
+
+    /// The newest published snapshot, or `None` before the first publish. Lock-free unless
+    /// the epoch moved since the last call.
+    pub fn get(&mut self) -> Option<&Snapshot> {
+        let epoch = self.handle.epoch.load(Ordering::Acquire);
+        if epoch != self.epoch {
+            // Swap first, drop the old Arc after: the handle's retired list still holds it,
+            // so this drop only decrements a count and never frees the zone here.
+            let new = self.handle.current.lock().clone();
+            self.epoch = new.as_ref().map_or(0, |s| s.epoch);
+            drop(std::mem::replace(&mut self.cached, new));
+        }
+        self.cached.as_deref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_domain_matches_label_boundaries() {
+        assert!(in_domain("mesos.", "mesos"));
+        assert!(in_domain("a.b.mesos.", "mesos"));
+        assert!(!in_domain("amesos.", "mesos"));
+        assert!(!in_domain("mesos.com.", "mesos"));
+        assert!(in_domain("x.dc.mesos.", "dc.mesos"));
+        assert!(!in_domain("x.acdc.mesos.", "dc.mesos"));
+        assert!(!in_domain("mesos", "mesos"));
+    }
+}

@@ -1,0 +1,467 @@
+//! The answer rules (behaviour reference §4, with product.md's differences): one query packet
+//! plus the current [`Snapshot`] become one reply, written into the caller's buffer.
+//!
+//! Owns AA/RA, SOA and NS in the authority section with the question as owner, NXDOMAIN
+//! versus NODATA, the empty-SRV rule, ANY, `.*` stripping, the case rules, shuffling, SRV glue,
+//! truncation (drop additionals, then answers from the end; TC per `SetTruncateBit`), EDNS(0)
+//! (OPT echo with our payload size, BADVERS), SERVFAIL before the first snapshot and REFUSED
+//! outside the domain. Never allocates once its [`Scratch`] has grown to the largest answer
+//! seen, never locks, never panics on any input.
+
+use crate::dns::wire::{
+    self, Mark, Name, ParseError, Query, ReplyWriter, Section, Soa, Srv, flag, rcode, rtype,
+};
+use crate::records::generator::RrSet;
+use crate::snapshot::Snapshot;
+
+/// How the query arrived: it sets the reply size limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// UDP: 512 without EDNS, else the client's size clamped to [512, ednsUdpSize].
+    Udp,
+    /// TCP: 65535.
+    Tcp,
+}
+
+/// Server-wide settings the answer path needs when there is no snapshot yet.
+#[derive(Debug, Clone)]
+pub struct AnswerConfig {
+    /// Lowercase domain without trailing dot.
+    pub domain: String,
+    /// `ednsUdpSize`: what we advertise and the most we send over UDP.
+    pub edns_udp_size: u16,
+    /// `recurseon`, for replies made without a snapshot.
+    pub recurse_on: bool,
+}
+
+/// What happened to a query, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Answered from the snapshot.
+    Authoritative,
+    /// In the domain, but no snapshot is loaded yet: SERVFAIL.
+    NotReady,
+    /// Outside the domain and not forwarded: REFUSED.
+    Refused,
+    /// The packet could not be parsed (FORMERR, NOTIMP, or dropped).
+    Malformed(ParseError),
+    /// EDNS version other than 0.
+    BadVersion,
+}
+
+/// The result of [`answer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    /// Reply length in the output buffer; 0 means send nothing.
+    pub len: usize,
+    /// The reply's rcode (extended rcodes included).
+    pub rcode: u8,
+    /// The query's QTYPE (0 when it could not be parsed).
+    pub qtype: u16,
+    /// Whether TC was set.
+    pub truncated: bool,
+    /// What happened.
+    pub disposition: Disposition,
+}
+
+/// Per-worker scratch space, reused across queries so the answer path does not allocate.
+#[derive(Debug)]
+pub struct Scratch {
+    /// Answer order after shuffling: indices into the combined SRV/A/AAAA list.
+    order: Vec<u32>,
+    /// (mark, size) after each written answer, for truncation.
+    marks: Vec<(Mark, usize)>,
+    /// Distinct SRV targets already given glue.
+    glue: Vec<u32>,
+    /// xorshift state for the shuffle and the glue pick.
+    rng: u64,
+}
+
+impl Scratch {
+    /// Scratch with a seed for the shuffle (any non-zero value).
+    pub fn new(seed: u64) -> Scratch {
+        Scratch {
+            order: Vec::with_capacity(64),
+            marks: Vec::with_capacity(64),
+            glue: Vec::with_capacity(16),
+            rng: seed | 1,
+        }
+    }
+
+    fn next(&mut self) -> u64 {
+        // xorshift64*: quality is irrelevant here, speed and no syscalls are what matter.
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        ((self.next() >> 32) * n as u64 >> 32) as usize
+    }
+}
+
+/// Longest lowercase text form of a name: 255 wire octets give at most 254 text bytes.
+const TEXT_NAME_MAX: usize = 256;
+
+/// Answers one query packet into `out` (which should hold 65535 bytes).
+pub fn answer(
+    pkt: &[u8],
+    transport: Transport,
+    snap: Option<&Snapshot>,
+    cfg: &AnswerConfig,
+    out: &mut [u8],
+    scratch: &mut Scratch,
+) -> Outcome {
+    let q = match wire::parse_query(pkt) {
+        Ok(q) => q,
+        Err(e) => {
+            let (len, rc) = match e.rcode() {
+                Some(rc) => (wire::write_error_reply_edns(pkt, None, rc, cfg.edns_udp_size, out), rc),
+                None => (0, 0),
+            };
+            return Outcome {
+                len,
+                rcode: rc,
+                qtype: 0,
+                truncated: false,
+                disposition: Disposition::Malformed(e),
+            };
+        }
+    };
+    let simple = |len: usize, rc: u8, disposition| Outcome {
+        len,
+        rcode: rc,
+        qtype: q.qtype,
+        truncated: false,
+        disposition,
+    };
+    if let Some(edns) = q.edns {
+        if edns.version != 0 {
+            let len = wire::write_error_reply_edns(pkt, Some(&q), rcode::BADVERS, cfg.edns_udp_size, out);
+            return simple(len, rcode::BADVERS, Disposition::BadVersion);
+        }
+    }
+
+    let mut text = [0u8; TEXT_NAME_MAX];
+    let text_len = wire::name_to_text_lower(q.qname(), &mut text);
+    let in_domain = match text_len {
+        Some(n) => crate::snapshot::in_domain(as_str(text.get(..n).unwrap_or(&[])), &cfg.domain),
+        None => wire_in_domain(q.qname(), cfg.domain.as_bytes()),
+    };
+    if !in_domain {
+        // The original's reply when it has no upstream: QR + RD only, question echoed.
+        let len = refused_reply(pkt, &q, cfg, out);
+        return simple(len, rcode::REFUSED, Disposition::Refused);
+    }
+    let Some(snap) = snap else {
+        let len = wire::write_error_reply_edns(pkt, Some(&q), rcode::SERVFAIL, cfg.edns_udp_size, out);
+        return simple(len, rcode::SERVFAIL, Disposition::NotReady);
+    };
+
+    // Lookup name: lowercase, every ".*" removed (a name that cannot be text never matches).
+    let lookup_len = text_len.map(|n| strip_wildcard_dots(&mut text, n));
+    let lookup: &str = lookup_len.map_or("", |n| as_str(text.get(..n).unwrap_or(&[])));
+    let rrset = if lookup.is_empty() { None } else { snap.lookup(lookup) };
+    // A/AAAA owners are the lowercased lookup name; when it equals the question byte for
+    // byte, a pointer to the question is exact and shorter.
+    let owner_is_question = lookup_len.is_some_and(|_| lowercase_equals_question(q.qname(), lookup));
+    let ip_owner = if owner_is_question { Name::Question } else { Name::Text(lookup.as_bytes()) };
+
+    let limit = match transport {
+        Transport::Tcp => wire::MAX_MESSAGE_LEN,
+        Transport::Udp => match q.edns {
+            None => usize::from(wire::MIN_UDP_PAYLOAD),
+            Some(e) => usize::from(e.udp_size.clamp(wire::MIN_UDP_PAYLOAD, cfg.edns_udp_size.max(wire::MIN_UDP_PAYLOAD))),
+        },
+    };
+    write_answer(pkt, &q, snap, rrset, ip_owner, limit, cfg, out, scratch)
+}
+
+fn as_str(b: &[u8]) -> &str {
+    std::str::from_utf8(b).unwrap_or("")
+}
+
+/// Removes every ".*" substring in place; returns the new length.
+fn strip_wildcard_dots(text: &mut [u8; TEXT_NAME_MAX], len: usize) -> usize {
+    let mut w = 0;
+    let mut r = 0;
+    while r < len {
+        if text[r] == b'.' && r + 1 < len && text[r + 1] == b'*' {
+            r += 2;
+            continue;
+        }
+        text[w] = text[r];
+        w += 1;
+        r += 1;
+    }
+    w
+}
+
+/// True when the wire `qname` spells `lower` (dotted, lowercase) exactly, case included.
+fn lowercase_equals_question(qname: &[u8], lower: &str) -> bool {
+    let lower = lower.as_bytes();
+    let mut p = 0;
+    let mut t = 0;
+    while let Some(&l) = qname.get(p) {
+        let l = usize::from(l);
+        if l == 0 {
+            return t == lower.len() || (t == 0 && lower == b".");
+        }
+        let Some(label) = qname.get(p + 1..p + 1 + l) else { return false };
+        if lower.get(t..t + l) != Some(label) || lower.get(t + l) != Some(&b'.') {
+            return false;
+        }
+        t += l + 1;
+        p += 1 + l;
+    }
+    false
+}
+
+/// Case-insensitive "is `qname` (wire) the domain or below it", for names with odd bytes.
+fn wire_in_domain(qname: &[u8], domain: &[u8]) -> bool {
+    let mut labels: [(usize, usize); 128] = [(0, 0); 128];
+    let mut n = 0;
+    let mut p = 0;
+    while let Some(&l) = qname.get(p) {
+        if l == 0 || n == labels.len() {
+            break;
+        }
+        labels[n] = (p + 1, usize::from(l));
+        n += 1;
+        p += 1 + usize::from(l);
+    }
+    let want = domain.split(|&b| b == b'.').count();
+    if want > n {
+        return false;
+    }
+    domain.split(|&b| b == b'.').zip(&labels[n - want..n]).all(|(d, &(s, l))| {
+        qname.get(s..s + l).is_some_and(|label| label.eq_ignore_ascii_case(d))
+    })
+}
+
+fn refused_reply(pkt: &[u8], q: &Query, cfg: &AnswerConfig, out: &mut [u8]) -> usize {
+    let mut w = ReplyWriter::new(out, usize::from(wire::MIN_UDP_PAYLOAD.max(cfg.edns_udp_size)));
+    w.header(q.id, flag::QR | (q.flags & (flag::OPCODE_MASK | flag::RD)));
+    w.set_rcode(rcode::REFUSED);
+    if w.copy_question(q.question_bytes(pkt)).is_err() {
+        return 0;
+    }
+    if let Some(e) = q.edns {
+        let _ = w.opt(cfg.edns_udp_size, 0, e.do_bit);
+    }
+    w.finish()
+}
+
+/// Which records the answer section takes for a QTYPE.
+#[derive(Clone, Copy)]
+struct Wanted {
+    srv: bool,
+    a: bool,
+    aaaa: bool,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_answer(
+    pkt: &[u8],
+    q: &Query,
+    snap: &Snapshot,
+    rrset: Option<&RrSet>,
+    ip_owner: Name<'_>,
+    limit: usize,
+    cfg: &AnswerConfig,
+    out: &mut [u8],
+    scratch: &mut Scratch,
+) -> Outcome {
+    let zone = &snap.zone;
+    let mut w = ReplyWriter::new(out, wire::MAX_MESSAGE_LEN);
+    let mut flags = q.reply_flags() | flag::AA;
+    if zone.recurse_on {
+        flags |= flag::RA;
+    }
+    w.header(q.id, flags);
+    if w.copy_question(q.question_bytes(pkt)).is_err() {
+        let len = wire::write_error_reply_edns(pkt, Some(q), rcode::FORMERR, cfg.edns_udp_size, out);
+        return Outcome { len, rcode: rcode::FORMERR, qtype: q.qtype, truncated: false, disposition: Disposition::Malformed(ParseError::Truncated) };
+    }
+    let question_mark = w.mark();
+    let question_size = w.size();
+    let wanted = match q.qtype {
+        rtype::A => Wanted { srv: false, a: true, aaaa: false },
+        rtype::AAAA => Wanted { srv: false, a: false, aaaa: true },
+        rtype::SRV => Wanted { srv: true, a: false, aaaa: false },
+        rtype::ANY => Wanted { srv: true, a: true, aaaa: true },
+        _ => Wanted { srv: false, a: false, aaaa: false },
+    };
+
+    // Answer order: a Fisher–Yates shuffle over the combined SRV, A, AAAA list.
+    let empty = RrSet::default();
+    let rr = rrset.unwrap_or(&empty);
+    let n_srv = if wanted.srv { rr.srv.len() } else { 0 };
+    let n_a = if wanted.a { rr.a.len() } else { 0 };
+    let n_aaaa = if wanted.aaaa { rr.aaaa.len() } else { 0 };
+    let total = n_srv + n_a + n_aaaa;
+    scratch.order.clear();
+    scratch.order.extend(0..total as u32);
+    for i in (1..total).rev() {
+        let j = scratch.below(i + 1);
+        scratch.order.swap(i, j);
+    }
+
+    let ttl = zone.ttl;
+    scratch.marks.clear();
+    let mut overflow = false;
+    for k in 0..total {
+        let idx = scratch.order[k] as usize;
+        let res = if idx < n_srv {
+            let s = rr.srv[idx];
+            let target = snap.records.name(s.target);
+            let srv = Srv { priority: 0, weight: zone.srv_weight, port: s.port, target: Name::Text(target.as_bytes()) };
+            w.srv(Section::Answer, Name::Question, ttl, &srv)
+        } else if idx < n_srv + n_a {
+            w.a(Section::Answer, ip_owner, ttl, rr.a[idx - n_srv])
+        } else {
+            w.aaaa(Section::Answer, ip_owner, ttl, rr.aaaa[idx - n_srv - n_a])
+        };
+        if res.is_err() {
+            overflow = true;
+            break;
+        }
+        scratch.marks.push((w.mark(), w.size()));
+    }
+    let answers_end_size = w.size();
+    let written = scratch.marks.len();
+
+    // Authority, and the rcode for an empty answer.
+    let mut rc = rcode::NOERROR;
+    let soa = Soa {
+        mname: Name::Text(zone.mname.as_bytes()),
+        rname: Name::Text(zone.rname.as_bytes()),
+        serial: snap.serial,
+        refresh: zone.refresh,
+        retry: zone.retry,
+        expire: zone.expire,
+        minimum: zone.minimum,
+    };
+    let mut auth = [AuthRr::None; 3];
+    match q.qtype {
+        rtype::SOA => auth[0] = AuthRr::Soa,
+        rtype::NS => auth[0] = AuthRr::Ns,
+        rtype::ANY => {
+            auth[0] = AuthRr::Ns;
+            auth[1] = AuthRr::Soa;
+        }
+        _ => {}
+    }
+    if total == 0 && !matches!(q.qtype, rtype::SOA | rtype::NS | rtype::SRV) {
+        if rrset.is_none() {
+            rc = rcode::NXDOMAIN;
+        }
+        let free = auth.iter().position(|a| matches!(a, AuthRr::None)).unwrap_or(2);
+        auth[free] = AuthRr::Soa;
+    }
+    w.set_rcode(rc);
+    let auth_ok = write_authority(&mut w, &auth, ttl, zone.mname.as_bytes(), &soa);
+
+    // Glue: one A and one AAAA per distinct SRV target, in answer order.
+    let before_glue = w.mark();
+    let mut fits = auth_ok && !overflow;
+    if fits && n_srv > 0 {
+        scratch.glue.clear();
+        for k in 0..written {
+            let idx = scratch.order[k] as usize;
+            if idx >= n_srv {
+                continue;
+            }
+            let target = rr.srv[idx].target;
+            if scratch.glue.contains(&target) {
+                continue;
+            }
+            scratch.glue.push(target);
+            let Some(trr) = snap.records.rrset(target) else { continue };
+            let tname = Name::Text(snap.records.name(target).as_bytes());
+            if !trr.a.is_empty() {
+                let pick = trr.a[scratch.below(trr.a.len())];
+                if w.a(Section::Additional, tname, ttl, pick).is_err() {
+                    fits = false;
+                    break;
+                }
+            }
+            if !trr.aaaa.is_empty() {
+                let pick = trr.aaaa[scratch.below(trr.aaaa.len())];
+                if w.aaaa(Section::Additional, tname, ttl, pick).is_err() {
+                    fits = false;
+                    break;
+                }
+            }
+        }
+    }
+    let opt = q.edns.map(|e| e.do_bit);
+    let opt_len = if opt.is_some() { wire::OPT_RR_LEN } else { 0 };
+    if fits && w.size() + opt_len <= limit {
+        if let Some(do_bit) = opt {
+            let _ = w.opt(cfg.edns_udp_size, 0, do_bit);
+        }
+        let len = w.finish();
+        return Outcome { len, rcode: rc, qtype: q.qtype, truncated: false, disposition: Disposition::Authoritative };
+    }
+
+    // Truncation: drop every additional; then answers from the end while the reply is not
+    // strictly smaller than the limit (the original's loop condition).
+    w.rollback(before_glue);
+    let mut keep = written;
+    if !(auth_ok && !overflow && w.size() + opt_len < limit) {
+        let auth_len = w.size().saturating_sub(answers_end_size);
+        loop {
+            let base = if keep == 0 { None } else { Some(scratch.marks[keep - 1]) };
+            let base_size = base.map_or(question_size, |(_, s)| s);
+            if keep == 0 || base_size + auth_len + opt_len < limit {
+                match base {
+                    Some((m, _)) => w.rollback(m),
+                    None => w.rollback(question_mark),
+                }
+                if write_authority(&mut w, &auth, ttl, zone.mname.as_bytes(), &soa)
+                    && (w.size() + opt_len < limit || keep == 0)
+                {
+                    break;
+                }
+            }
+            if keep == 0 {
+                break;
+            }
+            keep -= 1;
+        }
+    }
+    if zone.set_truncate_bit {
+        w.set_tc();
+    }
+    if let Some(do_bit) = opt {
+        let _ = w.opt(cfg.edns_udp_size, 0, do_bit);
+    }
+    let len = w.finish();
+    Outcome { len, rcode: rc, qtype: q.qtype, truncated: zone.set_truncate_bit, disposition: Disposition::Authoritative }
+}
+
+#[derive(Clone, Copy)]
+enum AuthRr {
+    None,
+    Soa,
+    Ns,
+}
+
+fn write_authority(w: &mut ReplyWriter<'_>, auth: &[AuthRr; 3], ttl: u32, mname: &[u8], soa: &Soa<'_>) -> bool {
+    for a in auth {
+        let r = match a {
+            AuthRr::None => Ok(()),
+            AuthRr::Soa => w.soa(Section::Authority, Name::Question, ttl, soa),
+            AuthRr::Ns => w.ns(Section::Authority, Name::Question, ttl, Name::Text(mname)),
+        };
+        if r.is_err() {
+            return false;
+        }
+    }
+    true
+}
+

@@ -1,0 +1,239 @@
+//! The refresh thread: every `refreshSeconds` it fetches the state (masters or `stateFile`),
+//! builds the next [`Snapshot`] off to the side and publishes it with epoch + 1.
+//!
+//! A failed fetch or build never replaces a good snapshot: the last good records keep being
+//! served, the failure is counted by kind and logged once per distinct error (and once more
+//! on recovery). This thread is the only one that does network I/O towards the masters or
+//! name lookups for records; it never touches a DNS socket.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use parking_lot::Mutex;
+
+use crate::config::Config;
+use crate::mesos::fetch::{FetchError, Fetcher};
+use crate::mesos::hosts::SystemHosts;
+use crate::records::generator::{GenConfig, HostResolver, generate};
+use crate::snapshot::{Snapshot, SnapshotHandle, Zone, unix_now};
+
+/// Counters of the refresh thread, read by metrics and `/ready`.
+#[derive(Debug, Default)]
+pub struct RefreshStats {
+    /// Successful refreshes.
+    pub ok: AtomicU64,
+    /// Failed refreshes.
+    pub failed: AtomicU64,
+    /// Size in bytes of the last good state document.
+    pub state_bytes: AtomicU64,
+    /// Duration of the last good refresh (fetch + build + publish), microseconds.
+    pub last_duration_us: AtomicU64,
+    /// Unix time of the last good refresh, 0 before the first.
+    pub last_ok_unix: AtomicU64,
+    /// Failures by kind (`FetchError::kind`).
+    pub failures_by_kind: Mutex<Vec<(&'static str, u64)>>,
+    /// The last error text, empty after a success.
+    pub last_error: Mutex<String>,
+}
+
+impl RefreshStats {
+    fn count_failure(&self, kind: &'static str) {
+        self.failed.fetch_add(1, Ordering::Relaxed);
+        let mut by_kind = self.failures_by_kind.lock();
+        match by_kind.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, n)) => *n += 1,
+            None => by_kind.push((kind, 1)),
+        }
+    }
+}
+
+/// Messages to the refresh thread.
+#[derive(Debug, Clone, Copy)]
+pub enum Command {
+    /// Refresh now (e.g. the leader changed).
+    RefreshNow,
+    /// Stop the thread.
+    Stop,
+}
+
+/// Everything one refresh needs.
+pub struct Refresher {
+    fetcher: Fetcher,
+    gen: GenConfig,
+    zone: Zone,
+    masters: Vec<String>,
+    hosts: Box<dyn HostResolver + Send>,
+    handle: Arc<SnapshotHandle>,
+    stats: Arc<RefreshStats>,
+    last_logged_error: Option<String>,
+}
+
+impl std::fmt::Debug for Refresher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Refresher").field("masters", &self.masters).finish_non_exhaustive()
+    }
+}
+
+/// Builds the fetcher for a config.
+pub fn fetcher_for(config: &Config) -> Fetcher {
+    let authorization = match config.mesos_authentication {
+        crate::config::MesosAuth::Basic => Some(basic_auth(
+            &config.mesos_credentials.principal,
+            &config.mesos_credentials.secret,
+        )),
+        _ => None,
+    };
+    Fetcher {
+        state_file: config.state_file.clone(),
+        https: config.mesos_https_on,
+        timeout: Duration::from_secs(config.state_timeout_seconds),
+        max_bytes: config.state_max_bytes,
+        authorization,
+    }
+}
+
+/// `Basic base64(principal:secret)`.
+fn basic_auth(principal: &str, secret: &str) -> String {
+    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let input = format!("{principal}:{secret}");
+    let mut out = String::from("Basic ");
+    for chunk in input.as_bytes().chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+impl Refresher {
+    /// A refresher for `config`, publishing into `handle`.
+    pub fn new(config: &Config, handle: Arc<SnapshotHandle>, stats: Arc<RefreshStats>) -> Self {
+        Refresher {
+            fetcher: fetcher_for(config),
+            gen: GenConfig::from_config(config),
+            zone: Zone::from_config(config),
+            masters: config.masters.clone(),
+            hosts: Box::new(SystemHosts),
+            handle,
+            stats,
+            last_logged_error: None,
+        }
+    }
+
+    /// One refresh: fetch, build, publish. On failure the current snapshot stays.
+    pub fn refresh_once(&mut self) -> Result<(), FetchError> {
+        let started = Instant::now();
+        let result = self.fetcher.fetch(&self.masters);
+        match result {
+            Ok(fetched) => {
+                let generated = generate(&fetched.state, &self.gen, &self.masters, &*self.hosts);
+                let leader = fetched.state.leader.as_str().to_owned();
+                drop(fetched.state);
+                let prev = self.handle.current();
+                let snap = Snapshot::new(generated, self.zone.clone(), leader, prev.as_deref());
+                drop(prev);
+                let s = &snap.stats;
+                let skipped = s.frameworks_skipped + s.tasks_skipped + s.slaves_skipped;
+                if skipped + s.bad_port_parts + s.invalid_names > 0 {
+                    log::warn!(
+                        "state from {}: skipped {} frameworks, {} tasks, {} agents, {} port parts, {} invalid names",
+                        fetched.source,
+                        s.frameworks_skipped,
+                        s.tasks_skipped,
+                        s.slaves_skipped,
+                        s.bad_port_parts,
+                        s.invalid_names
+                    );
+                }
+                let (a, aaaa, srv) = snap.records.counts();
+                log::debug!(
+                    "snapshot epoch {} serial {}: {a} A, {aaaa} AAAA, {srv} SRV from {} ({} bytes)",
+                    snap.epoch,
+                    snap.serial,
+                    fetched.source,
+                    fetched.bytes
+                );
+                self.handle.publish(snap);
+                let st = &self.stats;
+                st.ok.fetch_add(1, Ordering::Relaxed);
+                st.state_bytes.store(fetched.bytes, Ordering::Relaxed);
+                st.last_duration_us.store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                st.last_ok_unix.store(unix_now(), Ordering::Relaxed);
+                st.last_error.lock().clear();
+                if self.last_logged_error.take().is_some() {
+                    log::info!("state refresh recovered: serving fresh records again");
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.stats.count_failure(e.kind());
+                let text = e.to_string();
+                if self.last_logged_error.as_deref() != Some(text.as_str()) {
+                    log::error!("state refresh failed ({}): {text}; keeping the last good records", e.kind());
+                    self.last_logged_error = Some(text.clone());
+                }
+                *self.stats.last_error.lock() = text;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The running refresh thread.
+#[derive(Debug)]
+pub struct RefreshThread {
+    /// Sends commands to the thread.
+    pub commands: Sender<Command>,
+    join: JoinHandle<()>,
+}
+
+impl RefreshThread {
+    /// Starts the thread; it refreshes at once, then every `period`.
+    pub fn spawn(mut refresher: Refresher, period: Duration) -> std::io::Result<RefreshThread> {
+        let (tx, rx): (Sender<Command>, Receiver<Command>) = crossbeam_channel::bounded(16);
+        let join = std::thread::Builder::new().name("refresh".into()).spawn(move || {
+            loop {
+                let _ = refresher.refresh_once();
+                let deadline = Instant::now() + period;
+                loop {
+                    let wait = deadline.saturating_duration_since(Instant::now());
+                    match rx.recv_timeout(wait) {
+                        Ok(Command::RefreshNow) => break,
+                        Ok(Command::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+                        Err(RecvTimeoutError::Timeout) => break,
+                    }
+                }
+                refresher.handle.collect_retired();
+            }
+        })?;
+        Ok(RefreshThread { commands: tx, join })
+    }
+
+    /// Asks the thread to stop. It is not joined: a fetch in flight may take up to
+    /// `stateTimeoutSeconds`, and shutdown must not wait for a master.
+    pub fn stop(self) {
+        let _ = self.commands.send(Command::Stop);
+        drop(self.join);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_auth_header_is_rfc7617_base64() {
+        assert_eq!(basic_auth("Aladdin", "open sesame"), "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+        assert_eq!(basic_auth("a", "b"), "Basic YTpi");
+        assert_eq!(basic_auth("ab", "c"), "Basic YWI6Yw==");
+    }
+}
