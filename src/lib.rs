@@ -37,6 +37,10 @@
 
 pub mod config;
 pub mod dns;
+pub mod logging;
 pub mod mesos;
+pub mod metrics;
 pub mod records;
+pub mod refresh;
+pub mod server;
 pub mod snapshot;

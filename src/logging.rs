@@ -16,7 +16,9 @@ impl log::Log for StderrLogger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         let (secs, millis) = (now.as_secs(), now.subsec_millis());
         let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
         let mut err = std::io::stderr().lock();

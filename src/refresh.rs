@@ -62,7 +62,7 @@ pub enum Command {
 /// Everything one refresh needs.
 pub struct Refresher {
     fetcher: Fetcher,
-    gen: GenConfig,
+    gen_config: GenConfig,
     zone: Zone,
     masters: Vec<String>,
     hosts: Box<dyn HostResolver + Send>,
@@ -73,7 +73,9 @@ pub struct Refresher {
 
 impl std::fmt::Debug for Refresher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Refresher").field("masters", &self.masters).finish_non_exhaustive()
+        f.debug_struct("Refresher")
+            .field("masters", &self.masters)
+            .finish_non_exhaustive()
     }
 }
 
@@ -101,7 +103,11 @@ fn basic_auth(principal: &str, secret: &str) -> String {
     let input = format!("{principal}:{secret}");
     let mut out = String::from("Basic ");
     for chunk in input.as_bytes().chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -119,7 +125,7 @@ impl Refresher {
     pub fn new(config: &Config, handle: Arc<SnapshotHandle>, stats: Arc<RefreshStats>) -> Self {
         Refresher {
             fetcher: fetcher_for(config),
-            gen: GenConfig::from_config(config),
+            gen_config: GenConfig::from_config(config),
             zone: Zone::from_config(config),
             masters: config.masters.clone(),
             hosts: Box::new(SystemHosts),
@@ -135,15 +141,23 @@ impl Refresher {
         let result = self.fetcher.fetch(&self.masters);
         match result {
             Ok(fetched) => {
-                let generated = generate(&fetched.state, &self.gen, &self.masters, &*self.hosts);
+                let generated = generate(
+                    &fetched.state,
+                    &self.gen_config,
+                    &self.masters,
+                    &*self.hosts,
+                );
                 let leader = fetched.state.leader.as_str().to_owned();
                 drop(fetched.state);
                 let prev = self.handle.current();
+                let prev_stats = prev.as_ref().map(|p| p.stats);
                 let snap = Snapshot::new(generated, self.zone.clone(), leader, prev.as_deref());
                 drop(prev);
                 let s = &snap.stats;
                 let skipped = s.frameworks_skipped + s.tasks_skipped + s.slaves_skipped;
-                if skipped + s.bad_port_parts + s.invalid_names > 0 {
+                // Logged when the picture changes, not on every poll of the same bad state.
+                let changed = prev_stats.is_none_or(|p| p != *s);
+                if changed && skipped + s.bad_port_parts + s.invalid_names > 0 {
                     log::warn!(
                         "state from {}: skipped {} frameworks, {} tasks, {} agents, {} port parts, {} invalid names",
                         fetched.source,
@@ -166,7 +180,8 @@ impl Refresher {
                 let st = &self.stats;
                 st.ok.fetch_add(1, Ordering::Relaxed);
                 st.state_bytes.store(fetched.bytes, Ordering::Relaxed);
-                st.last_duration_us.store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                st.last_duration_us
+                    .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
                 st.last_ok_unix.store(unix_now(), Ordering::Relaxed);
                 st.last_error.lock().clear();
                 if self.last_logged_error.take().is_some() {
@@ -178,7 +193,10 @@ impl Refresher {
                 self.stats.count_failure(e.kind());
                 let text = e.to_string();
                 if self.last_logged_error.as_deref() != Some(text.as_str()) {
-                    log::error!("state refresh failed ({}): {text}; keeping the last good records", e.kind());
+                    log::error!(
+                        "state refresh failed ({}): {text}; keeping the last good records",
+                        e.kind()
+                    );
                     self.last_logged_error = Some(text.clone());
                 }
                 *self.stats.last_error.lock() = text;
@@ -200,21 +218,18 @@ impl RefreshThread {
     /// Starts the thread; it refreshes at once, then every `period`.
     pub fn spawn(mut refresher: Refresher, period: Duration) -> std::io::Result<RefreshThread> {
         let (tx, rx): (Sender<Command>, Receiver<Command>) = crossbeam_channel::bounded(16);
-        let join = std::thread::Builder::new().name("refresh".into()).spawn(move || {
-            loop {
-                let _ = refresher.refresh_once();
-                let deadline = Instant::now() + period;
+        let join = std::thread::Builder::new()
+            .name("refresh".into())
+            .spawn(move || {
                 loop {
-                    let wait = deadline.saturating_duration_since(Instant::now());
-                    match rx.recv_timeout(wait) {
-                        Ok(Command::RefreshNow) => break,
+                    let _ = refresher.refresh_once();
+                    match rx.recv_timeout(period) {
+                        Ok(Command::RefreshNow) | Err(RecvTimeoutError::Timeout) => {}
                         Ok(Command::Stop) | Err(RecvTimeoutError::Disconnected) => return,
-                        Err(RecvTimeoutError::Timeout) => break,
                     }
+                    refresher.handle.collect_retired();
                 }
-                refresher.handle.collect_retired();
-            }
-        })?;
+            })?;
         Ok(RefreshThread { commands: tx, join })
     }
 
@@ -232,7 +247,10 @@ mod tests {
 
     #[test]
     fn basic_auth_header_is_rfc7617_base64() {
-        assert_eq!(basic_auth("Aladdin", "open sesame"), "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+        assert_eq!(
+            basic_auth("Aladdin", "open sesame"),
+            "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
         assert_eq!(basic_auth("a", "b"), "Basic YTpi");
         assert_eq!(basic_auth("ab", "c"), "Basic YWI6Yw==");
     }

@@ -99,7 +99,7 @@ impl Scratch {
     }
 
     fn below(&mut self, n: usize) -> usize {
-        ((self.next() >> 32) * n as u64 >> 32) as usize
+        (((self.next() >> 32) * n as u64) >> 32) as usize
     }
 }
 
@@ -119,7 +119,10 @@ pub fn answer(
         Ok(q) => q,
         Err(e) => {
             let (len, rc) = match e.rcode() {
-                Some(rc) => (wire::write_error_reply_edns(pkt, None, rc, cfg.edns_udp_size, out), rc),
+                Some(rc) => (
+                    wire::write_error_reply_edns(pkt, None, rc, cfg.edns_udp_size, out),
+                    rc,
+                ),
                 None => (0, 0),
             };
             return Outcome {
@@ -138,11 +141,12 @@ pub fn answer(
         truncated: false,
         disposition,
     };
-    if let Some(edns) = q.edns {
-        if edns.version != 0 {
-            let len = wire::write_error_reply_edns(pkt, Some(&q), rcode::BADVERS, cfg.edns_udp_size, out);
-            return simple(len, rcode::BADVERS, Disposition::BadVersion);
-        }
+    if let Some(edns) = q.edns
+        && edns.version != 0
+    {
+        let len =
+            wire::write_error_reply_edns(pkt, Some(&q), rcode::BADVERS, cfg.edns_udp_size, out);
+        return simple(len, rcode::BADVERS, Disposition::BadVersion);
     }
 
     let mut text = [0u8; TEXT_NAME_MAX];
@@ -157,24 +161,37 @@ pub fn answer(
         return simple(len, rcode::REFUSED, Disposition::Refused);
     }
     let Some(snap) = snap else {
-        let len = wire::write_error_reply_edns(pkt, Some(&q), rcode::SERVFAIL, cfg.edns_udp_size, out);
+        let len =
+            wire::write_error_reply_edns(pkt, Some(&q), rcode::SERVFAIL, cfg.edns_udp_size, out);
         return simple(len, rcode::SERVFAIL, Disposition::NotReady);
     };
 
     // Lookup name: lowercase, every ".*" removed (a name that cannot be text never matches).
     let lookup_len = text_len.map(|n| strip_wildcard_dots(&mut text, n));
     let lookup: &str = lookup_len.map_or("", |n| as_str(text.get(..n).unwrap_or(&[])));
-    let rrset = if lookup.is_empty() { None } else { snap.lookup(lookup) };
+    let rrset = if lookup.is_empty() {
+        None
+    } else {
+        snap.lookup(lookup)
+    };
     // A/AAAA owners are the lowercased lookup name; when it equals the question byte for
     // byte, a pointer to the question is exact and shorter.
-    let owner_is_question = lookup_len.is_some_and(|_| lowercase_equals_question(q.qname(), lookup));
-    let ip_owner = if owner_is_question { Name::Question } else { Name::Text(lookup.as_bytes()) };
+    let owner_is_question =
+        lookup_len.is_some_and(|_| lowercase_equals_question(q.qname(), lookup));
+    let ip_owner = if owner_is_question {
+        Name::Question
+    } else {
+        Name::Text(lookup.as_bytes())
+    };
 
     let limit = match transport {
         Transport::Tcp => wire::MAX_MESSAGE_LEN,
         Transport::Udp => match q.edns {
             None => usize::from(wire::MIN_UDP_PAYLOAD),
-            Some(e) => usize::from(e.udp_size.clamp(wire::MIN_UDP_PAYLOAD, cfg.edns_udp_size.max(wire::MIN_UDP_PAYLOAD))),
+            Some(e) => usize::from(e.udp_size.clamp(
+                wire::MIN_UDP_PAYLOAD,
+                cfg.edns_udp_size.max(wire::MIN_UDP_PAYLOAD),
+            )),
         },
     };
     write_answer(pkt, &q, snap, rrset, ip_owner, limit, cfg, out, scratch)
@@ -210,7 +227,9 @@ fn lowercase_equals_question(qname: &[u8], lower: &str) -> bool {
         if l == 0 {
             return t == lower.len() || (t == 0 && lower == b".");
         }
-        let Some(label) = qname.get(p + 1..p + 1 + l) else { return false };
+        let Some(label) = qname.get(p + 1..p + 1 + l) else {
+            return false;
+        };
         if lower.get(t..t + l) != Some(label) || lower.get(t + l) != Some(&b'.') {
             return false;
         }
@@ -237,13 +256,21 @@ fn wire_in_domain(qname: &[u8], domain: &[u8]) -> bool {
     if want > n {
         return false;
     }
-    domain.split(|&b| b == b'.').zip(&labels[n - want..n]).all(|(d, &(s, l))| {
-        qname.get(s..s + l).is_some_and(|label| label.eq_ignore_ascii_case(d))
-    })
+    domain
+        .split(|&b| b == b'.')
+        .zip(&labels[n - want..n])
+        .all(|(d, &(s, l))| {
+            qname
+                .get(s..s + l)
+                .is_some_and(|label| label.eq_ignore_ascii_case(d))
+        })
 }
 
 fn refused_reply(pkt: &[u8], q: &Query, cfg: &AnswerConfig, out: &mut [u8]) -> usize {
-    let mut w = ReplyWriter::new(out, usize::from(wire::MIN_UDP_PAYLOAD.max(cfg.edns_udp_size)));
+    let mut w = ReplyWriter::new(
+        out,
+        usize::from(wire::MIN_UDP_PAYLOAD.max(cfg.edns_udp_size)),
+    );
     w.header(q.id, flag::QR | (q.flags & (flag::OPCODE_MASK | flag::RD)));
     w.set_rcode(rcode::REFUSED);
     if w.copy_question(q.question_bytes(pkt)).is_err() {
@@ -283,17 +310,44 @@ fn write_answer(
     }
     w.header(q.id, flags);
     if w.copy_question(q.question_bytes(pkt)).is_err() {
-        let len = wire::write_error_reply_edns(pkt, Some(q), rcode::FORMERR, cfg.edns_udp_size, out);
-        return Outcome { len, rcode: rcode::FORMERR, qtype: q.qtype, truncated: false, disposition: Disposition::Malformed(ParseError::Truncated) };
+        let len =
+            wire::write_error_reply_edns(pkt, Some(q), rcode::FORMERR, cfg.edns_udp_size, out);
+        return Outcome {
+            len,
+            rcode: rcode::FORMERR,
+            qtype: q.qtype,
+            truncated: false,
+            disposition: Disposition::Malformed(ParseError::Truncated),
+        };
     }
     let question_mark = w.mark();
     let question_size = w.size();
     let wanted = match q.qtype {
-        rtype::A => Wanted { srv: false, a: true, aaaa: false },
-        rtype::AAAA => Wanted { srv: false, a: false, aaaa: true },
-        rtype::SRV => Wanted { srv: true, a: false, aaaa: false },
-        rtype::ANY => Wanted { srv: true, a: true, aaaa: true },
-        _ => Wanted { srv: false, a: false, aaaa: false },
+        rtype::A => Wanted {
+            srv: false,
+            a: true,
+            aaaa: false,
+        },
+        rtype::AAAA => Wanted {
+            srv: false,
+            a: false,
+            aaaa: true,
+        },
+        rtype::SRV => Wanted {
+            srv: true,
+            a: false,
+            aaaa: false,
+        },
+        rtype::ANY => Wanted {
+            srv: true,
+            a: true,
+            aaaa: true,
+        },
+        _ => Wanted {
+            srv: false,
+            a: false,
+            aaaa: false,
+        },
     };
 
     // Answer order: a Fisher–Yates shuffle over the combined SRV, A, AAAA list.
@@ -318,7 +372,12 @@ fn write_answer(
         let res = if idx < n_srv {
             let s = rr.srv[idx];
             let target = snap.records.name(s.target);
-            let srv = Srv { priority: 0, weight: zone.srv_weight, port: s.port, target: Name::Text(target.as_bytes()) };
+            let srv = Srv {
+                priority: 0,
+                weight: zone.srv_weight,
+                port: s.port,
+                target: Name::Text(target.as_bytes()),
+            };
             w.srv(Section::Answer, Name::Question, ttl, &srv)
         } else if idx < n_srv + n_a {
             w.a(Section::Answer, ip_owner, ttl, rr.a[idx - n_srv])
@@ -359,7 +418,10 @@ fn write_answer(
         if rrset.is_none() {
             rc = rcode::NXDOMAIN;
         }
-        let free = auth.iter().position(|a| matches!(a, AuthRr::None)).unwrap_or(2);
+        let free = auth
+            .iter()
+            .position(|a| matches!(a, AuthRr::None))
+            .unwrap_or(2);
         auth[free] = AuthRr::Soa;
     }
     w.set_rcode(rc);
@@ -380,7 +442,9 @@ fn write_answer(
                 continue;
             }
             scratch.glue.push(target);
-            let Some(trr) = snap.records.rrset(target) else { continue };
+            let Some(trr) = snap.records.rrset(target) else {
+                continue;
+            };
             let tname = Name::Text(snap.records.name(target).as_bytes());
             if !trr.a.is_empty() {
                 let pick = trr.a[scratch.below(trr.a.len())];
@@ -405,7 +469,13 @@ fn write_answer(
             let _ = w.opt(cfg.edns_udp_size, 0, do_bit);
         }
         let len = w.finish();
-        return Outcome { len, rcode: rc, qtype: q.qtype, truncated: false, disposition: Disposition::Authoritative };
+        return Outcome {
+            len,
+            rcode: rc,
+            qtype: q.qtype,
+            truncated: false,
+            disposition: Disposition::Authoritative,
+        };
     }
 
     // Truncation: drop every additional; then answers from the end while the reply is not
@@ -415,7 +485,11 @@ fn write_answer(
     if !(auth_ok && !overflow && w.size() + opt_len < limit) {
         let auth_len = w.size().saturating_sub(answers_end_size);
         loop {
-            let base = if keep == 0 { None } else { Some(scratch.marks[keep - 1]) };
+            let base = if keep == 0 {
+                None
+            } else {
+                Some(scratch.marks[keep - 1])
+            };
             let base_size = base.map_or(question_size, |(_, s)| s);
             if keep == 0 || base_size + auth_len + opt_len < limit {
                 match base {
@@ -441,7 +515,13 @@ fn write_answer(
         let _ = w.opt(cfg.edns_udp_size, 0, do_bit);
     }
     let len = w.finish();
-    Outcome { len, rcode: rc, qtype: q.qtype, truncated: zone.set_truncate_bit, disposition: Disposition::Authoritative }
+    Outcome {
+        len,
+        rcode: rc,
+        qtype: q.qtype,
+        truncated: zone.set_truncate_bit,
+        disposition: Disposition::Authoritative,
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -451,7 +531,13 @@ enum AuthRr {
     Ns,
 }
 
-fn write_authority(w: &mut ReplyWriter<'_>, auth: &[AuthRr; 3], ttl: u32, mname: &[u8], soa: &Soa<'_>) -> bool {
+fn write_authority(
+    w: &mut ReplyWriter<'_>,
+    auth: &[AuthRr; 3],
+    ttl: u32,
+    mname: &[u8],
+    soa: &Soa<'_>,
+) -> bool {
     for a in auth {
         let r = match a {
             AuthRr::None => Ok(()),
@@ -464,4 +550,3 @@ fn write_authority(w: &mut ReplyWriter<'_>, auth: &[AuthRr; 3], ttl: u32, mname:
     }
     true
 }
-

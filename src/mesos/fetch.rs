@@ -76,8 +76,14 @@ impl FetchError {
             FetchError::Status { .. } => "http_status",
             FetchError::TooLarge { .. } => "too_large",
             FetchError::File { .. } => "file",
-            FetchError::State { source: StateError::Json(_), .. } => "bad_json",
-            FetchError::State { source: StateError::NoLeader, .. } => "no_leader",
+            FetchError::State {
+                source: StateError::Json(_),
+                ..
+            } => "bad_json",
+            FetchError::State {
+                source: StateError::NoLeader,
+                ..
+            } => "no_leader",
             FetchError::HttpsUnsupported => "https_unsupported",
         }
     }
@@ -126,7 +132,10 @@ impl<R: Read> Read for Capped<R> {
                 0 => Ok(0),
                 _ => {
                     self.exceeded = true;
-                    Err(io::Error::new(io::ErrorKind::InvalidData, "state document too large"))
+                    Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "state document too large",
+                    ))
                 }
             };
         }
@@ -166,10 +175,18 @@ impl Fetcher {
     }
 
     fn fetch_file(&self, path: &PathBuf) -> Result<Fetched, FetchError> {
-        let file_err = |source| FetchError::File { path: path.clone(), source };
+        let file_err = |source| FetchError::File {
+            path: path.clone(),
+            source,
+        };
         let file = std::fs::File::open(path).map_err(file_err)?;
         let source_name = path.display().to_string();
-        let mut reader = Capped { inner: file, left: self.max_bytes, read: 0, exceeded: false };
+        let mut reader = Capped {
+            inner: file,
+            left: self.max_bytes,
+            read: 0,
+            exceeded: false,
+        };
         let parsed = State::from_reader(&mut reader);
         self.finish(parsed, reader.read, reader.exceeded, source_name)
     }
@@ -182,11 +199,21 @@ impl Fetcher {
         source_name: String,
     ) -> Result<Fetched, FetchError> {
         if exceeded {
-            return Err(FetchError::TooLarge { source_name, limit: self.max_bytes });
+            return Err(FetchError::TooLarge {
+                source_name,
+                limit: self.max_bytes,
+            });
         }
         match parsed {
-            Ok(state) => Ok(Fetched { state, bytes, source: source_name }),
-            Err(source) => Err(FetchError::State { source_name, source }),
+            Ok(state) => Ok(Fetched {
+                state,
+                bytes,
+                source: source_name,
+            }),
+            Err(source) => Err(FetchError::State {
+                source_name,
+                source,
+            }),
         }
     }
 
@@ -205,7 +232,11 @@ impl Fetcher {
         match leader_host {
             Some(lh) if lh != contacted_host => {
                 // The original re-fetches from the leader's host on the *contacted* port.
-                let target = if lh.contains(':') { format!("[{lh}]:{port}") } else { format!("{lh}:{port}") };
+                let target = if lh.contains(':') {
+                    format!("[{lh}]:{port}")
+                } else {
+                    format!("{lh}:{port}")
+                };
                 self.get(&target)
             }
             _ => Ok(fetched),
@@ -217,7 +248,10 @@ impl Fetcher {
             return Err(FetchError::HttpsUnsupported);
         }
         let url = format!("http://{hostport}/master/state");
-        let http_err = |source| FetchError::Http { url: url.clone(), source };
+        let http_err = |source| FetchError::Http {
+            url: url.clone(),
+            source,
+        };
         let mut req = attohttpc::get(&url)
             .timeout(self.timeout)
             .connect_timeout(self.timeout.min(Duration::from_secs(10)))
@@ -232,7 +266,12 @@ impl Fetcher {
             return Err(FetchError::Status { url, status });
         }
         let (_, _, body) = resp.split();
-        let mut reader = Capped { inner: body, left: self.max_bytes, read: 0, exceeded: false };
+        let mut reader = Capped {
+            inner: body,
+            left: self.max_bytes,
+            read: 0,
+            exceeded: false,
+        };
         let parsed = State::from_reader(&mut reader);
         self.finish(parsed, reader.read, reader.exceeded, url)
     }

@@ -9,6 +9,7 @@ use super::*;
 use crate::config::{HealthFilter, IpSource};
 
 /// The original project's fixture, read from ../shared (never copied into the repo).
+#[allow(clippy::print_stderr)] // the skip must be visible in the test output
 fn shared_fixture() -> Option<Vec<u8>> {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),

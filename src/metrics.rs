@@ -1,0 +1,201 @@
+//! Query counters, one block per worker thread, summed only when someone reads them.
+//!
+//! Each worker owns a [`WorkerCounters`] block aligned to its own cache lines and is its only
+//! writer: an increment is a relaxed load plus a relaxed store, never a shared read-modify-write,
+//! so workers never contend on a counter (false sharing would cost more than the answer itself).
+//! Readers (metrics scrape, logs, tests) sum the blocks.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+
+use crate::dns::answer::{Disposition, Outcome};
+use crate::dns::wire::{ParseError, rcode, rtype};
+
+/// Named counter slots. `ParseError` kinds follow at [`Counter::PARSE_BASE`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub enum Counter {
+    /// Every packet received.
+    Received,
+    /// Replies sent.
+    Sent,
+    /// Packets dropped without a reply (unparsable header, QR set).
+    Dropped,
+    /// Replies with TC set.
+    Truncated,
+    /// Send errors.
+    SendErrors,
+    /// Answered from a snapshot.
+    Authoritative,
+    /// SERVFAIL because no snapshot is loaded yet.
+    NotReady,
+    /// REFUSED outside the domain.
+    Refused,
+    /// FORMERR / NOTIMP / dropped for malformation.
+    Malformed,
+    /// BADVERS.
+    BadVersion,
+    /// Queries over TCP.
+    Tcp,
+    /// TCP connections closed at once because the connection cap was reached.
+    TcpRejected,
+    /// rcode NOERROR.
+    RcodeNoError,
+    /// rcode FORMERR.
+    RcodeFormErr,
+    /// rcode SERVFAIL.
+    RcodeServFail,
+    /// rcode NXDOMAIN.
+    RcodeNxDomain,
+    /// rcode NOTIMP.
+    RcodeNotImp,
+    /// rcode REFUSED.
+    RcodeRefused,
+    /// rcode BADVERS.
+    RcodeBadVers,
+    /// QTYPE A.
+    QtypeA,
+    /// QTYPE AAAA.
+    QtypeAaaa,
+    /// QTYPE SRV.
+    QtypeSrv,
+    /// QTYPE SOA.
+    QtypeSoa,
+    /// QTYPE NS.
+    QtypeNs,
+    /// QTYPE ANY.
+    QtypeAny,
+    /// Any other QTYPE.
+    QtypeOther,
+}
+
+impl Counter {
+    /// First slot of the per-`ParseError` counters.
+    pub const PARSE_BASE: usize = Counter::QtypeOther as usize + 1;
+    /// Number of slots.
+    pub const SLOTS: usize = Counter::PARSE_BASE + ParseError::ALL.len();
+}
+
+/// One worker's counters, on cache lines of its own.
+#[derive(Debug)]
+#[repr(align(128))]
+pub struct WorkerCounters {
+    cells: [AtomicU64; Counter::SLOTS],
+    /// Several threads write this block (TCP connections): use atomic adds. Worker blocks
+    /// have one writer and use a plain load + store.
+    shared: bool,
+}
+
+impl Default for WorkerCounters {
+    fn default() -> Self {
+        WorkerCounters {
+            cells: std::array::from_fn(|_| AtomicU64::new(0)),
+            shared: false,
+        }
+    }
+}
+
+impl WorkerCounters {
+    /// Adds one to slot `i`. Only the owning thread may call this (single writer).
+    #[inline]
+    pub fn bump_slot(&self, i: usize) {
+        if let Some(c) = self.cells.get(i) {
+            if self.shared {
+                c.fetch_add(1, Ordering::Relaxed);
+            } else {
+                c.store(c.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Adds one to a named counter.
+    #[inline]
+    pub fn bump(&self, c: Counter) {
+        self.bump_slot(c as usize);
+    }
+
+    /// Reads slot `i`.
+    pub fn get_slot(&self, i: usize) -> u64 {
+        self.cells.get(i).map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    /// Counts one answered (or dropped) query.
+    #[inline]
+    pub fn record(&self, o: &Outcome) {
+        self.bump(Counter::Received);
+        match o.disposition {
+            Disposition::Authoritative => self.bump(Counter::Authoritative),
+            Disposition::NotReady => self.bump(Counter::NotReady),
+            Disposition::Refused => self.bump(Counter::Refused),
+            Disposition::BadVersion => self.bump(Counter::BadVersion),
+            Disposition::Malformed(e) => {
+                self.bump(Counter::Malformed);
+                self.bump_slot(Counter::PARSE_BASE + e.index());
+            }
+        }
+        if o.len == 0 {
+            self.bump(Counter::Dropped);
+            return;
+        }
+        if o.truncated {
+            self.bump(Counter::Truncated);
+        }
+        self.bump(match o.rcode {
+            rcode::NOERROR => Counter::RcodeNoError,
+            rcode::FORMERR => Counter::RcodeFormErr,
+            rcode::SERVFAIL => Counter::RcodeServFail,
+            rcode::NXDOMAIN => Counter::RcodeNxDomain,
+            rcode::NOTIMP => Counter::RcodeNotImp,
+            rcode::REFUSED => Counter::RcodeRefused,
+            _ => Counter::RcodeBadVers,
+        });
+        if !matches!(o.disposition, Disposition::Malformed(_)) {
+            self.bump(match o.qtype {
+                rtype::A => Counter::QtypeA,
+                rtype::AAAA => Counter::QtypeAaaa,
+                rtype::SRV => Counter::QtypeSrv,
+                rtype::SOA => Counter::QtypeSoa,
+                rtype::NS => Counter::QtypeNs,
+                rtype::ANY => Counter::QtypeAny,
+                _ => Counter::QtypeOther,
+            });
+        }
+    }
+}
+
+/// Every counter block of the process.
+#[derive(Debug, Default)]
+pub struct Registry {
+    blocks: Mutex<Vec<Arc<WorkerCounters>>>,
+}
+
+impl Registry {
+    /// A new block for one thread (worker or TCP connection pool).
+    pub fn new_block(&self) -> Arc<WorkerCounters> {
+        let b = Arc::new(WorkerCounters::default());
+        self.blocks.lock().push(b.clone());
+        b
+    }
+
+    /// A block written by several threads (atomic adds): for slow paths such as TCP.
+    pub fn new_shared_block(&self) -> Arc<WorkerCounters> {
+        let b = Arc::new(WorkerCounters {
+            shared: true,
+            ..WorkerCounters::default()
+        });
+        self.blocks.lock().push(b.clone());
+        b
+    }
+
+    /// The sum of one counter over every block.
+    pub fn total(&self, c: Counter) -> u64 {
+        self.total_slot(c as usize)
+    }
+
+    /// The sum of one slot over every block.
+    pub fn total_slot(&self, i: usize) -> u64 {
+        self.blocks.lock().iter().map(|b| b.get_slot(i)).sum()
+    }
+}

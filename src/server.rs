@@ -1,0 +1,177 @@
+//! Process assembly: binds the DNS sockets at once (product.md difference 1: in-domain queries
+//! get SERVFAIL until the first snapshot, rather than a closed port), starts the UDP workers,
+//! the TCP listener and the refresh thread, and stops them on request.
+//!
+//! Owns thread start-up order and the worker count / pinning policy; holds no query logic.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::dns::answer::AnswerConfig;
+use crate::dns::{tcp, worker};
+use crate::metrics::Registry;
+use crate::refresh::{RefreshStats, RefreshThread, Refresher};
+use crate::snapshot::SnapshotHandle;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A socket could not be bound.
+    #[error("cannot bind {what} on {addr}: {source}")]
+    Bind {
+        /// Which listener.
+        what: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A thread could not be started.
+    #[error("cannot start thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Server {
+    /// Bound UDP address (None when `dnson` is false).
+    pub dns_udp: Option<SocketAddr>,
+    /// Bound TCP address.
+    pub dns_tcp: Option<SocketAddr>,
+    /// Snapshot publisher.
+    pub handle: Arc<SnapshotHandle>,
+    /// Query counters.
+    pub metrics: Arc<Registry>,
+    /// Refresh counters.
+    pub refresh_stats: Arc<RefreshStats>,
+    shutdown: Arc<AtomicBool>,
+    workers: Vec<JoinHandle<()>>,
+    refresh: Option<RefreshThread>,
+}
+
+/// Number of worker threads: `workers`, or one per available core.
+pub fn worker_count(config: &Config) -> usize {
+    if config.workers > 0 {
+        config.workers
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
+}
+
+/// Starts every part of the server for `config`.
+pub fn start(config: &Config) -> Result<Server, StartError> {
+    let handle = SnapshotHandle::new();
+    let metrics = Arc::new(Registry::default());
+    let refresh_stats = Arc::new(RefreshStats::default());
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let answer_cfg = AnswerConfig {
+        domain: config.domain.clone(),
+        edns_udp_size: config.edns_udp_size,
+        recurse_on: config.recurse_on,
+    };
+
+    let mut workers = Vec::new();
+    let (mut dns_udp, mut dns_tcp) = (None, None);
+    if config.dns_on {
+        let n = worker_count(config);
+        let (sockets, udp_addr, listener) =
+            bind_dns(SocketAddr::new(config.listener, config.port), n)?;
+        let cores = core_affinity::get_core_ids().unwrap_or_default();
+        let pin = config.pin_workers.unwrap_or(n <= cores.len()) && !cores.is_empty();
+        for (index, socket) in sockets.into_iter().enumerate() {
+            let spec = worker::WorkerSpec {
+                socket,
+                handle: handle.clone(),
+                config: answer_cfg.clone(),
+                counters: metrics.new_block(),
+                shutdown: shutdown.clone(),
+                core: pin.then(|| cores[index % cores.len()]),
+                index,
+            };
+            workers.push(worker::spawn(spec)?);
+        }
+        let tcp_addr = listener.local_addr()?;
+        workers.push(tcp::spawn(
+            listener,
+            handle.clone(),
+            answer_cfg,
+            tcp::TcpLimits::default(),
+            metrics.clone(),
+            shutdown.clone(),
+        )?);
+        log::info!(
+            "{n} UDP workers{}",
+            if pin { ", pinned one per core" } else { "" }
+        );
+        dns_udp = Some(udp_addr);
+        dns_tcp = Some(tcp_addr);
+    }
+
+    let refresher = Refresher::new(config, handle.clone(), refresh_stats.clone());
+    let refresh = RefreshThread::spawn(
+        refresher,
+        Duration::from_secs(config.refresh_seconds.max(1)),
+    )?;
+
+    Ok(Server {
+        dns_udp,
+        dns_tcp,
+        handle,
+        metrics,
+        refresh_stats,
+        shutdown,
+        workers,
+        refresh: Some(refresh),
+    })
+}
+
+/// Binds the UDP group and a TCP listener on the same port. With port 0 the UDP group picks
+/// a port; if TCP cannot have the same one, try again with a fresh port.
+fn bind_dns(
+    addr: SocketAddr,
+    n: usize,
+) -> Result<(Vec<std::net::UdpSocket>, SocketAddr, std::net::TcpListener), StartError> {
+    let mut last = None;
+    for _ in 0..16 {
+        let (sockets, udp_addr) =
+            worker::bind_udp_group(addr, n).map_err(|source| StartError::Bind {
+                what: "DNS over UDP",
+                addr,
+                source,
+            })?;
+        match tcp::bind(udp_addr) {
+            Ok(l) => return Ok((sockets, udp_addr, l)),
+            Err(source) if addr.port() == 0 => last = Some(source),
+            Err(source) => {
+                return Err(StartError::Bind {
+                    what: "DNS over TCP",
+                    addr: udp_addr,
+                    source,
+                });
+            }
+        }
+    }
+    let source = last.unwrap_or_else(|| std::io::Error::other("no free port"));
+    Err(StartError::Bind {
+        what: "DNS over TCP",
+        addr,
+        source,
+    })
+}
+
+impl Server {
+    /// Stops the threads: workers finish their current batch and exit.
+    pub fn stop(mut self) {
+        self.shutdown.store(true, Ordering::Relaxed);
+        if let Some(r) = self.refresh.take() {
+            r.stop();
+        }
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
