@@ -37,6 +37,7 @@
 
 pub mod config;
 pub mod dns;
+pub mod http;
 pub mod logging;
 pub mod mesos;
 pub mod metrics;

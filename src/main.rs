@@ -239,9 +239,10 @@ fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
     let show =
         |a: Option<std::net::SocketAddr>| a.map_or_else(|| "off".to_owned(), |a| a.to_string());
     log::info!(
-        "listening dns-udp={} dns-tcp={} http=off domain={}",
+        "listening dns-udp={} dns-tcp={} http={} domain={}",
         show(srv.dns_udp),
         show(srv.dns_tcp),
+        show(srv.http),
         config.domain
     );
     if demo {

@@ -13,6 +13,8 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::dns::answer::AnswerConfig;
 use crate::dns::{tcp, worker};
+use crate::http::api::ApiState;
+use crate::http::{HttpServer, HttpStats};
 use crate::metrics::Registry;
 use crate::refresh::{RefreshStats, RefreshThread, Refresher};
 use crate::snapshot::SnapshotHandle;
@@ -42,6 +44,8 @@ pub struct Server {
     pub dns_udp: Option<SocketAddr>,
     /// Bound TCP address.
     pub dns_tcp: Option<SocketAddr>,
+    /// Bound HTTP address (None when `httpon` is false).
+    pub http: Option<SocketAddr>,
     /// Snapshot publisher.
     pub handle: Arc<SnapshotHandle>,
     /// Query counters.
@@ -50,6 +54,7 @@ pub struct Server {
     pub refresh_stats: Arc<RefreshStats>,
     shutdown: Arc<AtomicBool>,
     workers: Vec<JoinHandle<()>>,
+    http_server: Option<HttpServer>,
     refresh: Option<RefreshThread>,
 }
 
@@ -111,6 +116,27 @@ pub fn start(config: &Config) -> Result<Server, StartError> {
         dns_tcp = Some(tcp_addr);
     }
 
+    let mut http_server = None;
+    if config.http_on {
+        let addr = SocketAddr::new(config.http_listener, config.http_port);
+        let state = Arc::new(ApiState {
+            handle: handle.clone(),
+            config: config.clone(),
+            metrics: metrics.clone(),
+            refresh: refresh_stats.clone(),
+            http: HttpStats::default(),
+            version: env!("CARGO_PKG_VERSION"),
+        });
+        let srv = HttpServer::start(addr, state, shutdown.clone()).map_err(|source| {
+            StartError::Bind {
+                what: "HTTP",
+                addr,
+                source,
+            }
+        })?;
+        http_server = Some(srv);
+    }
+
     let refresher = Refresher::new(config, handle.clone(), refresh_stats.clone());
     let refresh = RefreshThread::spawn(
         refresher,
@@ -120,6 +146,8 @@ pub fn start(config: &Config) -> Result<Server, StartError> {
     Ok(Server {
         dns_udp,
         dns_tcp,
+        http: http_server.as_ref().map(|h| h.addr),
+        http_server,
         handle,
         metrics,
         refresh_stats,
@@ -172,6 +200,9 @@ impl Server {
         }
         for w in self.workers.drain(..) {
             let _ = w.join();
+        }
+        if let Some(h) = self.http_server.take() {
+            h.join();
         }
     }
 }

@@ -1,0 +1,236 @@
+//! The read-only HTTP server on `httplistener:httpport`: the original's `/v1/...` API plus
+//! `/metrics`, `/health` and `/ready` (routes in [`api`]).
+//!
+//! Requests are parsed by `httparse`; this module owns only the connection handling and its
+//! bounds: a fixed pool of connection threads fed through a bounded queue (a full queue gets
+//! `503` at once), a request head of at most [`MAX_HEAD`] bytes and [`MAX_HEADERS`] headers
+//! (`431` beyond), a deadline for the whole head (`408` for slow clients), write timeouts, and
+//! one request per connection. It never runs on, or slows, a DNS worker: it only reads the
+//! published snapshot and the counters.
+
+pub mod api;
+pub mod prometheus;
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+
+use api::{ApiState, Response};
+
+/// Largest request head (request line + headers) accepted.
+pub const MAX_HEAD: usize = 8 * 1024;
+/// Most headers accepted.
+pub const MAX_HEADERS: usize = 32;
+/// Time a client has to send its whole request head.
+pub const HEAD_DEADLINE: Duration = Duration::from_secs(5);
+/// Connection threads.
+const POOL: usize = 4;
+/// Accepted connections waiting for a thread.
+const QUEUE: usize = 64;
+
+/// HTTP counters (the HTTP path is not hot: shared atomics are fine here).
+#[derive(Debug, Default)]
+pub struct HttpStats {
+    /// Requests answered, any status.
+    pub requests: AtomicU64,
+    /// 4xx replies for malformed, oversized or slow requests.
+    pub bad_requests: AtomicU64,
+    /// Connections refused with 503 because every thread was busy.
+    pub overloaded: AtomicU64,
+}
+
+/// The running HTTP server.
+#[derive(Debug)]
+pub struct HttpServer {
+    /// Bound address.
+    pub addr: SocketAddr,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl HttpServer {
+    /// Binds and starts the acceptor and the connection pool.
+    pub fn start(
+        addr: SocketAddr,
+        state: Arc<ApiState>,
+        shutdown: Arc<AtomicBool>,
+    ) -> io::Result<Self> {
+        let listener = TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let (tx, rx): (Sender<TcpStream>, Receiver<TcpStream>) = crossbeam_channel::bounded(QUEUE);
+        let mut threads = Vec::new();
+        for i in 0..POOL {
+            let (rx, state) = (rx.clone(), state.clone());
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("http-{i}"))
+                    .spawn(move || {
+                        for stream in rx.iter() {
+                            handle(stream, &state);
+                        }
+                    })?,
+            );
+        }
+        let acceptor_state = state.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("http-accept".into())
+                .spawn(move || accept_loop(listener, tx, &acceptor_state, &shutdown))?,
+        );
+        Ok(HttpServer { addr, threads })
+    }
+
+    /// Waits for the threads (after the shutdown flag was set).
+    pub fn join(self) {
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+fn accept_loop(
+    listener: TcpListener,
+    tx: Sender<TcpStream>,
+    state: &ApiState,
+    shutdown: &AtomicBool,
+) {
+    while !shutdown.load(Ordering::Relaxed) {
+        match listener.accept() {
+            Ok((stream, _)) => match tx.try_send(stream) {
+                Ok(()) => {}
+                Err(TrySendError::Full(mut stream)) => {
+                    state.http.overloaded.fetch_add(1, Ordering::Relaxed);
+                    let _ = stream.set_nonblocking(false);
+                    let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));
+                    let _ = write_response(
+                        &mut stream,
+                        &Response::text(503, "503: Service Unavailable"),
+                        false,
+                    );
+                }
+                Err(TrySendError::Disconnected(_)) => return,
+            },
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+    // Dropping `tx` ends the pool threads once the queue drains.
+}
+
+/// Reads one request head within the deadline and the size bound.
+fn read_head(stream: &mut TcpStream, buf: &mut [u8]) -> Result<usize, u16> {
+    let started = Instant::now();
+    let mut len = 0;
+    loop {
+        let left = HEAD_DEADLINE.checked_sub(started.elapsed()).ok_or(408u16)?;
+        stream
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .map_err(|_| 400u16)?;
+        if len == buf.len() {
+            return Err(431);
+        }
+        match stream.read(&mut buf[len..]) {
+            Ok(0) => return Err(400),
+            Ok(n) => {
+                len += n;
+                if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
+                    return Ok(len);
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(408);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return Err(400),
+        }
+    }
+}
+
+fn handle(mut stream: TcpStream, state: &ApiState) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(10)));
+    let mut buf = [0u8; MAX_HEAD];
+    let response = match read_head(&mut stream, &mut buf) {
+        Err(status) => {
+            state.http.bad_requests.fetch_add(1, Ordering::Relaxed);
+            bad(status)
+        }
+        Ok(len) => {
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut req = httparse::Request::new(&mut headers);
+            match req.parse(&buf[..len]) {
+                Ok(httparse::Status::Complete(_)) => {
+                    let method = req.method.unwrap_or("");
+                    let path = req.path.unwrap_or("");
+                    let accept = req
+                        .headers
+                        .iter()
+                        .find(|h| h.name.eq_ignore_ascii_case("accept"))
+                        .and_then(|h| std::str::from_utf8(h.value).ok());
+                    let head_only = method == "HEAD";
+                    let method = if head_only { "GET" } else { method };
+                    let r = api::route(state, method, path, accept);
+                    state.http.requests.fetch_add(1, Ordering::Relaxed);
+                    let _ = write_response(&mut stream, &r, head_only);
+                    return;
+                }
+                Ok(httparse::Status::Partial) => bad(400),
+                Err(httparse::Error::TooManyHeaders) => bad(431),
+                Err(_) => bad(400),
+            }
+        }
+    };
+    state.http.requests.fetch_add(1, Ordering::Relaxed);
+    let _ = write_response(&mut stream, &response, false);
+}
+
+fn bad(status: u16) -> Response {
+    let text = match status {
+        408 => "408: Request Timeout",
+        431 => "431: Request Header Fields Too Large",
+        _ => "400: Bad Request",
+    };
+    Response::text(status, text)
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        408 => "Request Timeout",
+        431 => "Request Header Fields Too Large",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        _ => "Unknown",
+    }
+}
+
+fn write_response(stream: &mut TcpStream, r: &Response, head_only: bool) -> io::Result<()> {
+    let head = format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        r.status,
+        reason(r.status),
+        r.content_type,
+        r.body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    if !head_only {
+        stream.write_all(&r.body)?;
+    }
+    stream.flush()
+}
