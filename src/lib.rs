@@ -37,6 +37,7 @@
 
 pub mod config;
 pub mod dns;
+pub mod forward;
 pub mod http;
 pub mod logging;
 pub mod mesos;

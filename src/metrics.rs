@@ -37,6 +37,8 @@ pub enum Counter {
     Malformed,
     /// BADVERS.
     BadVersion,
+    /// Queries outside the domain handed to the forwarder.
+    Forwarded,
     /// Queries over TCP.
     Tcp,
     /// TCP connections closed at once because the connection cap was reached.
@@ -130,6 +132,11 @@ impl WorkerCounters {
             Disposition::NotReady => self.bump(Counter::NotReady),
             Disposition::Refused => self.bump(Counter::Refused),
             Disposition::BadVersion => self.bump(Counter::BadVersion),
+            Disposition::Forward => {
+                // The forwarder counts what becomes of it (cache hit, upstream, SERVFAIL).
+                self.bump(Counter::Forwarded);
+                return;
+            }
             Disposition::Malformed(e) => {
                 self.bump(Counter::Malformed);
                 self.bump_slot(Counter::PARSE_BASE + e.index());

@@ -13,6 +13,7 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::dns::answer::AnswerConfig;
 use crate::dns::{tcp, worker};
+use crate::forward::Forwarder;
 use crate::http::api::ApiState;
 use crate::http::{HttpServer, HttpStats};
 use crate::metrics::Registry;
@@ -77,6 +78,7 @@ pub fn start(config: &Config) -> Result<Server, StartError> {
         domain: config.domain.clone(),
         edns_udp_size: config.edns_udp_size,
         recurse_on: config.recurse_on,
+        forward: config.external_on,
     };
 
     let mut workers = Vec::new();
@@ -85,11 +87,18 @@ pub fn start(config: &Config) -> Result<Server, StartError> {
         let n = worker_count(config);
         let (sockets, udp_addr, listener) =
             bind_dns(SocketAddr::new(config.listener, config.port), n)?;
+        let sockets: Vec<Arc<std::net::UdpSocket>> = sockets.into_iter().map(Arc::new).collect();
+        let forwarder = if config.external_on {
+            Some(Forwarder::start(config, sockets.clone())?)
+        } else {
+            None
+        };
         let cores = core_affinity::get_core_ids().unwrap_or_default();
         let pin = config.pin_workers.unwrap_or(n <= cores.len()) && !cores.is_empty();
         for (index, socket) in sockets.into_iter().enumerate() {
             let spec = worker::WorkerSpec {
                 socket,
+                forwarder: forwarder.clone(),
                 handle: handle.clone(),
                 config: answer_cfg.clone(),
                 counters: metrics.new_block(),
@@ -106,6 +115,7 @@ pub fn start(config: &Config) -> Result<Server, StartError> {
             answer_cfg,
             tcp::TcpLimits::default(),
             metrics.clone(),
+            forwarder,
             shutdown.clone(),
         )?);
         log::info!(

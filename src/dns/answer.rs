@@ -32,6 +32,8 @@ pub struct AnswerConfig {
     pub edns_udp_size: u16,
     /// `recurseon`, for replies made without a snapshot.
     pub recurse_on: bool,
+    /// `externalon`: names outside the domain go to the forwarder instead of REFUSED.
+    pub forward: bool,
 }
 
 /// What happened to a query, for metrics.
@@ -43,6 +45,8 @@ pub enum Disposition {
     NotReady,
     /// Outside the domain and not forwarded: REFUSED.
     Refused,
+    /// Outside the domain, for the forwarder: nothing was written, the caller hands it on.
+    Forward,
     /// The packet could not be parsed (FORMERR, NOTIMP, or dropped).
     Malformed(ParseError),
     /// EDNS version other than 0.
@@ -156,6 +160,9 @@ pub fn answer(
         None => wire_in_domain(q.qname(), cfg.domain.as_bytes()),
     };
     if !in_domain {
+        if cfg.forward {
+            return simple(0, rcode::NOERROR, Disposition::Forward);
+        }
         // The original's reply when it has no upstream: QR + RD only, question echoed.
         let len = refused_reply(pkt, &q, cfg, out);
         return simple(len, rcode::REFUSED, Disposition::Refused);

@@ -63,6 +63,18 @@ impl Batch {
         (q, r)
     }
 
+    /// The client address of slot `i`.
+    #[cfg(target_os = "linux")]
+    pub fn peer(&self, i: usize) -> Option<std::net::SocketAddr> {
+        self.sys.peer(i)
+    }
+
+    /// The client address of slot `i`.
+    #[cfg(not(target_os = "linux"))]
+    pub fn peer(&self, i: usize) -> Option<std::net::SocketAddr> {
+        self.peers.get(i).copied().flatten()
+    }
+
     /// Sets the reply length of slot `i` (0 = no reply).
     pub fn set_reply_len(&mut self, i: usize, len: usize) {
         if let Some(l) = self.reply_len.get_mut(i) {
@@ -181,6 +193,34 @@ mod linux {
                 self.addr_lens[i] = self.hdrs[i].msg_hdr.msg_namelen;
             }
             Ok(n as usize)
+        }
+
+        pub(super) fn peer(&self, i: usize) -> Option<std::net::SocketAddr> {
+            let addr = self.addrs.get(i)?;
+            match i32::from(addr.ss_family) {
+                libc::AF_INET => {
+                    // SAFETY: family AF_INET means the storage holds a sockaddr_in.
+                    let sin = unsafe {
+                        &*(addr as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>()
+                    };
+                    let ip = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+                    Some((ip, u16::from_be(sin.sin_port)).into())
+                }
+                libc::AF_INET6 => {
+                    // SAFETY: family AF_INET6 means the storage holds a sockaddr_in6.
+                    let sin6 = unsafe {
+                        &*(addr as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
+                    };
+                    let ip = std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+                    Some(std::net::SocketAddr::V6(std::net::SocketAddrV6::new(
+                        ip,
+                        u16::from_be(sin6.sin6_port),
+                        sin6.sin6_flowinfo,
+                        sin6.sin6_scope_id,
+                    )))
+                }
+                _ => None,
+            }
         }
 
         pub(super) fn received_len(&self, i: usize) -> usize {

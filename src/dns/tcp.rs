@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::dns::answer::{AnswerConfig, Scratch, Transport, answer};
+use crate::dns::answer::{AnswerConfig, Disposition, Scratch, Transport, answer};
+use crate::forward::Forwarder;
 use crate::metrics::{Counter, Registry, WorkerCounters};
 use crate::snapshot::{SnapshotHandle, SnapshotReader};
 
@@ -57,6 +58,7 @@ pub fn spawn(
     config: AnswerConfig,
     limits: TcpLimits,
     metrics: Arc<Registry>,
+    forwarder: Option<Arc<Forwarder>>,
     shutdown: Arc<AtomicBool>,
 ) -> io::Result<JoinHandle<()>> {
     let active = Arc::new(AtomicUsize::new(0));
@@ -83,18 +85,26 @@ pub fn spawn(
                     continue;
                 }
                 active.fetch_add(1, Ordering::AcqRel);
-                let (handle, config, counters, active, shutdown) = (
+                let (handle, config, counters, active, shutdown, forwarder) = (
                     handle.clone(),
                     config.clone(),
                     counters.clone(),
                     active.clone(),
                     shutdown.clone(),
+                    forwarder.clone(),
                 );
                 let spawned = std::thread::Builder::new()
                     .name("dns-tcp-conn".into())
                     .spawn(move || {
-                        if let Err(e) = serve(stream, handle, &config, limits, &counters, &shutdown)
-                        {
+                        if let Err(e) = serve(
+                            stream,
+                            handle,
+                            &config,
+                            limits,
+                            &counters,
+                            forwarder.as_deref(),
+                            &shutdown,
+                        ) {
                             log::debug!("tcp connection from {peer}: {e}");
                         }
                         active.fetch_sub(1, Ordering::AcqRel);
@@ -112,6 +122,7 @@ fn serve(
     config: &AnswerConfig,
     limits: TcpLimits,
     counters: &WorkerCounters,
+    forwarder: Option<&Forwarder>,
     shutdown: &AtomicBool,
 ) -> io::Result<()> {
     stream.set_nonblocking(false)?;
@@ -135,7 +146,7 @@ fn serve(
         let n = usize::from(u16::from_be_bytes(len));
         stream.read_exact(&mut query[..n])?;
         let (head, body) = reply.split_at_mut(2);
-        let outcome = answer(
+        let mut outcome = answer(
             &query[..n],
             Transport::Tcp,
             reader.get(),
@@ -145,6 +156,9 @@ fn serve(
         );
         counters.bump(Counter::Tcp);
         counters.record(&outcome);
+        if outcome.disposition == Disposition::Forward {
+            outcome.len = forwarder.map_or(0, |f| f.tcp_query(&query[..n], body));
+        }
         if outcome.len == 0 {
             // A packet we drop over UDP ends the connection over TCP: the stream is suspect.
             return Ok(());

@@ -15,8 +15,9 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::dns::answer::{AnswerConfig, Scratch, Transport, answer};
+use crate::dns::answer::{AnswerConfig, Disposition, Scratch, Transport, answer};
 use crate::dns::batch::{BATCH, Batch};
+use crate::forward::Forwarder;
 use crate::metrics::{Counter, WorkerCounters};
 use crate::snapshot::{SnapshotHandle, SnapshotReader};
 
@@ -56,8 +57,10 @@ pub fn bind_udp_group(addr: SocketAddr, n: usize) -> io::Result<(Vec<UdpSocket>,
 
 /// Everything a worker thread needs.
 pub struct WorkerSpec {
-    /// Its socket.
-    pub socket: UdpSocket,
+    /// Its socket (shared with the forwarder pool, which sends forwarded replies from it).
+    pub socket: Arc<UdpSocket>,
+    /// The forwarder, when `externalon` is set.
+    pub forwarder: Option<Arc<Forwarder>>,
     /// Snapshot publisher.
     pub handle: Arc<SnapshotHandle>,
     /// Answer settings.
@@ -120,7 +123,14 @@ fn run(spec: WorkerSpec) {
                 &mut scratch,
             );
             counters.record(&outcome);
-            batch.set_reply_len(i, outcome.len);
+            let mut len = outcome.len;
+            if outcome.disposition == Disposition::Forward
+                && let (Some(fwd), Some(peer)) = (&spec.forwarder, batch.peer(i))
+            {
+                let (query, reply) = batch.slot(i);
+                len = fwd.udp_query(spec.index, query, peer, reply);
+            }
+            batch.set_reply_len(i, len);
         }
         match batch.send(&spec.socket, n) {
             Ok(sent) => {

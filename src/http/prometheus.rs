@@ -107,6 +107,7 @@ pub fn render(state: &ApiState, snap: Option<&Snapshot>) -> String {
         ("authoritative", Counter::Authoritative),
         ("not_ready", Counter::NotReady),
         ("refused", Counter::Refused),
+        ("forwarded", Counter::Forwarded),
         ("malformed", Counter::Malformed),
         ("bad_version", Counter::BadVersion),
     ] {
