@@ -14,7 +14,13 @@
 //!   - [`records::generator`]: every name pattern, and the enumeration data.
 //! - [`snapshot`]: the immutable, epoch-versioned [`snapshot::Snapshot`] the workers answer
 //!   from, and the lock-free publish/read handle.
-//! - [`dns`]: the wire format ([`dns::wire`]), the answer rules ([`dns::answer`]).
+//! - [`dns`]: the wire format ([`dns::wire`]), the answer rules ([`dns::answer`]), the UDP
+//!   workers ([`dns::worker`], batched I/O in [`dns::batch`]) and DNS over TCP ([`dns::tcp`]).
+//! - [`forward`]: names outside the domain: upstream selection, forwarder pool, cache.
+//! - [`refresh`]: the refresh thread: fetch → build → publish; keeps the last good snapshot.
+//! - [`http`]: the read-only HTTP API (`/v1/...`), `/metrics`, `/health`, `/ready`.
+//! - [`metrics`]: per-thread counters, summed when read.
+//! - [`server`]: binds the sockets and starts every thread; [`logging`]: the stderr logger.
 //!
 //! ## Threads and data flow
 //!

@@ -41,8 +41,8 @@ struct Cli {
     /// Print the version and exit.
     #[arg(long)]
     version: bool,
-    /// Verbosity: 1 = verbose, 2 = very verbose.
-    #[arg(short = 'v', default_value_t = 0)]
+    /// Verbosity: 1 = verbose, 2 = very verbose (every record on each refresh).
+    #[arg(short = 'v', long = "v", default_value_t = 0)]
     v: u8,
     /// Load and validate the config, print it (secrets masked), and exit 0 or 2.
     #[arg(long)]
@@ -178,6 +178,26 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
         c.external_on = false;
         c.refresh_seconds = 5;
         (c, Vec::new())
+    } else if let Some(state_file) = &cli.state_file {
+        // `--state-file` stands in for masters/zk, so it must be in place before validation.
+        let path = config::resolve_path(&cli.config);
+        let text = std::fs::read_to_string(&path).map_err(|_| {
+            anyhow::anyhow!(
+                "missing configuration file: {:?}",
+                path.display().to_string()
+            )
+        })?;
+        let mut raw: serde_json::Value = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "failed to unmarshal config file {:?}",
+                path.display().to_string()
+            )
+        })?;
+        if let Some(obj) = raw.as_object_mut() {
+            obj.retain(|k, _| !k.eq_ignore_ascii_case("statefile"));
+            obj.insert("stateFile".into(), state_file.display().to_string().into());
+        }
+        config::parse_str(&raw.to_string(), &path)?
     } else {
         config::load(&cli.config)?
     };
@@ -235,6 +255,10 @@ fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
     }
+    // SIGHUP must not kill a resolver (its default action); hot reload comes later.
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
+        .context("installing signal handlers")?;
     let srv = server::start(config)?;
     let show =
         |a: Option<std::net::SocketAddr>| a.map_or_else(|| "off".to_owned(), |a| a.to_string());
@@ -256,6 +280,11 @@ fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
     }
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(100));
+        if hup.swap(false, Ordering::Relaxed) {
+            log::warn!(
+                "SIGHUP: configuration reload is not supported yet; restart to apply changes"
+            );
+        }
     }
     log::info!("shutting down");
     srv.stop();

@@ -176,6 +176,20 @@ impl Refresher {
                     fetched.source,
                     fetched.bytes
                 );
+                if log::log_enabled!(log::Level::Trace) {
+                    // The original's -v=2: every record on each refresh.
+                    for (name, rr) in snap.records.iter() {
+                        for ip in &rr.a {
+                            log::trace!("[A]\t{name}: {ip}");
+                        }
+                        for ip in &rr.aaaa {
+                            log::trace!("[AAAA]\t{name}: {ip}");
+                        }
+                        for s in &rr.srv {
+                            log::trace!("[SRV]\t{name}: {}", snap.records.srv_text(s));
+                        }
+                    }
+                }
                 self.handle.publish(snap);
                 let st = &self.stats;
                 st.ok.fetch_add(1, Ordering::Relaxed);
