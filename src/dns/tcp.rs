@@ -9,7 +9,7 @@
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -116,6 +116,18 @@ pub fn spawn(
         })
 }
 
+/// A shuffle seed per connection: a process-wide counter mixed with the clock. A fixed seed
+/// gave every connection the same first answer order, and most TCP clients send one query
+/// per connection.
+fn connection_seed() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    t ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
 fn serve(
     mut stream: TcpStream,
     handle: Arc<SnapshotHandle>,
@@ -130,7 +142,7 @@ fn serve(
     stream.set_write_timeout(Some(limits.idle_timeout))?;
     stream.set_nodelay(true).ok();
     let mut reader = SnapshotReader::new(handle);
-    let mut scratch = Scratch::new(std::process::id() as u64 ^ 0x5bd1_e995);
+    let mut scratch = Scratch::new(connection_seed());
     let mut query = vec![0u8; 65_535];
     let mut reply = vec![0u8; 65_537];
     loop {

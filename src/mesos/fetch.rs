@@ -42,6 +42,14 @@ pub enum FetchError {
         /// The limit.
         limit: u64,
     },
+    /// Reading the body failed part-way (timeout, connection reset): not a JSON problem.
+    #[error("{source_name}: reading the state document: {source}")]
+    Read {
+        /// URL or path.
+        source_name: String,
+        /// The I/O error.
+        source: io::Error,
+    },
     /// The state file could not be read.
     #[error("reading {path}: {source}")]
     File {
@@ -75,6 +83,10 @@ impl FetchError {
             },
             FetchError::Status { .. } => "http_status",
             FetchError::TooLarge { .. } => "too_large",
+            FetchError::Read { source, .. } => match source.kind() {
+                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => "timeout",
+                _ => "read",
+            },
             FetchError::File { .. } => "file",
             FetchError::State {
                 source: StateError::Json(_),
@@ -205,6 +217,12 @@ impl Fetcher {
             });
         }
         match parsed {
+            // serde_json reports a failed read of the body as its own error; it is a transport
+            // failure (a master hanging mid-body is a timeout), not malformed JSON.
+            Err(StateError::Json(e)) if e.is_io() => Err(FetchError::Read {
+                source_name,
+                source: e.into(),
+            }),
             Ok(state) => Ok(Fetched {
                 state,
                 bytes,
