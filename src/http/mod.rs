@@ -2,11 +2,12 @@
 //! `/metrics`, `/health` and `/ready` (routes in [`api`]).
 //!
 //! Requests are parsed by `httparse`; this module owns only the connection handling and its
-//! bounds: a fixed pool of connection threads fed through a bounded queue (a full queue gets
-//! `503` at once), a request head of at most [`MAX_HEAD`] bytes and [`MAX_HEADERS`] headers
-//! (`431` beyond), a deadline for the whole head (`408` for slow clients), write timeouts, and
-//! one request per connection. It never runs on, or slows, a DNS worker: it only reads the
-//! published snapshot and the counters.
+//! bounds: one short-lived thread per connection, at most [`MAX_CONNS`] at once (beyond that
+//! `503` at once), so a few slow clients cannot hold up everyone else; a request head of at
+//! most [`MAX_HEAD`] bytes and [`MAX_HEADERS`] headers (`431` beyond), a deadline for the
+//! whole head (`408` for slow clients), write timeouts, and one request per connection. It
+//! never runs on, or slows, a DNS worker: it only reads the published snapshot and the
+//! counters.
 
 pub mod api;
 pub mod prometheus;
@@ -14,11 +15,9 @@ pub mod prometheus;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use api::{ApiState, Response};
 
@@ -28,10 +27,9 @@ pub const MAX_HEAD: usize = 8 * 1024;
 pub const MAX_HEADERS: usize = 32;
 /// Time a client has to send its whole request head.
 pub const HEAD_DEADLINE: Duration = Duration::from_secs(5);
-/// Connection threads.
-const POOL: usize = 4;
-/// Accepted connections waiting for a thread.
-const QUEUE: usize = 64;
+/// Most connections handled at once, each on its own thread for at most [`HEAD_DEADLINE`]
+/// plus the write timeout.
+pub const MAX_CONNS: usize = 256;
 
 /// HTTP counters (the HTTP path is not hot: shared atomics are fine here).
 #[derive(Debug, Default)]
@@ -40,7 +38,7 @@ pub struct HttpStats {
     pub requests: AtomicU64,
     /// 4xx replies for malformed, oversized or slow requests.
     pub bad_requests: AtomicU64,
-    /// Connections refused with 503 because every thread was busy.
+    /// Connections refused with 503 because [`MAX_CONNS`] were already open.
     pub overloaded: AtomicU64,
 }
 
@@ -62,30 +60,15 @@ impl HttpServer {
         let listener = TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let (tx, rx): (Sender<TcpStream>, Receiver<TcpStream>) = crossbeam_channel::bounded(QUEUE);
-        let mut threads = Vec::new();
-        for i in 0..POOL {
-            let (rx, state) = (rx.clone(), state.clone());
-            threads.push(
-                std::thread::Builder::new()
-                    .name(format!("http-{i}"))
-                    .spawn(move || {
-                        for stream in rx.iter() {
-                            handle(stream, &state);
-                        }
-                    })?,
-            );
-        }
-        let acceptor_state = state.clone();
-        threads.push(
-            std::thread::Builder::new()
-                .name("http-accept".into())
-                .spawn(move || accept_loop(listener, tx, &acceptor_state, &shutdown))?,
-        );
+        let acceptor = std::thread::Builder::new()
+            .name("http-accept".into())
+            .spawn(move || accept_loop(listener, state, &shutdown))?;
+        let threads = vec![acceptor];
         Ok(HttpServer { addr, threads })
     }
 
-    /// Waits for the threads (after the shutdown flag was set).
+    /// Waits for the acceptor (after the shutdown flag was set); connection threads end on
+    /// their own within their deadlines.
     pub fn join(self) {
         for t in self.threads {
             let _ = t.join();
@@ -93,35 +76,58 @@ impl HttpServer {
     }
 }
 
-fn accept_loop(
-    listener: TcpListener,
-    tx: Sender<TcpStream>,
-    state: &ApiState,
-    shutdown: &AtomicBool,
-) {
+fn accept_loop(listener: TcpListener, state: Arc<ApiState>, shutdown: &AtomicBool) {
+    let active = Arc::new(AtomicUsize::new(0));
     while !shutdown.load(Ordering::Relaxed) {
         match listener.accept() {
-            Ok((stream, _)) => match tx.try_send(stream) {
-                Ok(()) => {}
-                Err(TrySendError::Full(mut stream)) => {
-                    state.http.overloaded.fetch_add(1, Ordering::Relaxed);
-                    let _ = stream.set_nonblocking(false);
-                    let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));
-                    let _ = write_response(
-                        &mut stream,
-                        &Response::text(503, "503: Service Unavailable"),
-                        false,
-                    );
+            Ok((stream, _)) => {
+                if active.load(Ordering::Relaxed) >= MAX_CONNS {
+                    refuse(stream, &state);
+                    continue;
                 }
-                Err(TrySendError::Disconnected(_)) => return,
-            },
+                active.fetch_add(1, Ordering::Relaxed);
+                let (conn_state, conn_active) = (state.clone(), active.clone());
+                let spawned =
+                    std::thread::Builder::new()
+                        .name("http-conn".into())
+                        .spawn(move || {
+                            // Decrements even if the handler panics.
+                            let _slot = Slot(conn_active);
+                            handle(stream, &conn_state);
+                        });
+                if spawned.is_err() {
+                    // The closure (and the stream with it) was dropped: the client sees a close.
+                    active.fetch_sub(1, Ordering::Relaxed);
+                    state.http.overloaded.fetch_add(1, Ordering::Relaxed);
+                }
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 std::thread::sleep(Duration::from_millis(20))
             }
             Err(_) => std::thread::sleep(Duration::from_millis(50)),
         }
     }
-    // Dropping `tx` ends the pool threads once the queue drains.
+}
+
+/// One of the [`MAX_CONNS`] connection slots, released on drop.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Answers `503` at once (every connection slot is taken).
+fn refuse(mut stream: TcpStream, state: &ApiState) {
+    state.http.overloaded.fetch_add(1, Ordering::Relaxed);
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));
+    let _ = write_response(
+        &mut stream,
+        &Response::text(503, "503: Service Unavailable"),
+        false,
+    );
 }
 
 /// Reads one request head within the deadline and the size bound.
@@ -213,7 +219,9 @@ fn reason(status: u16) -> &'static str {
         405 => "Method Not Allowed",
         406 => "Not Acceptable",
         408 => "Request Timeout",
+        414 => "URI Too Long",
         431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
         501 => "Not Implemented",
         503 => "Service Unavailable",
         _ => "Unknown",

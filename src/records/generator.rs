@@ -732,11 +732,14 @@ fn task_context_records(
         } else {
             &[&proto]
         };
+        // Every protocol's plain name, then every protocol's `_portname.` name (§3.8).
         for p in protos {
             let plain = format!("_{label}._{p}.{fname}.{d}.");
             b.insert_task(&plain, Value::Srv(&canonical, number), etask);
-            if !port_name.is_empty() {
-                let named = format!("_{port_name}.{plain}");
+        }
+        if !port_name.is_empty() {
+            for p in protos {
+                let named = format!("_{port_name}._{label}._{p}.{fname}.{d}.");
                 b.insert_task(&named, Value::Srv(&canonical, number), etask);
             }
         }

@@ -79,6 +79,8 @@ pub(crate) struct Server {
     pub(crate) udp: SocketAddr,
     /// DNS over TCP.
     pub(crate) tcp: SocketAddr,
+    /// The HTTP API (None when `httpon` is false).
+    pub(crate) http: Option<SocketAddr>,
     stderr: Arc<Mutex<Vec<String>>>,
     _dir: tempfile::TempDir,
 }
@@ -147,7 +149,7 @@ impl Server {
                 .find_map(|l| parse_listening(l));
             addrs.is_some() || matches!(child.try_wait(), Ok(Some(_)))
         });
-        let Some((udp, tcp)) = addrs else {
+        let Some((udp, tcp, http)) = addrs else {
             let status = child.try_wait();
             let _ = child.kill();
             let _ = child.wait();
@@ -160,6 +162,7 @@ impl Server {
             child,
             udp,
             tcp,
+            http,
             stderr,
             _dir: dir,
         }
@@ -313,8 +316,8 @@ pub(crate) fn tcp_exchange(addr: SocketAddr, pkt: &[u8]) -> Vec<u8> {
     reply
 }
 
-/// Parses `listening dns-udp=A dns-tcp=B ...`.
-fn parse_listening(line: &str) -> Option<(SocketAddr, SocketAddr)> {
+/// Parses `listening dns-udp=A dns-tcp=B http=C ...` (`http=off` gives None).
+fn parse_listening(line: &str) -> Option<(SocketAddr, SocketAddr, Option<SocketAddr>)> {
     if !line.contains("listening") {
         return None;
     }
@@ -323,7 +326,7 @@ fn parse_listening(line: &str) -> Option<(SocketAddr, SocketAddr)> {
             .find_map(|w| w.strip_prefix(key))
             .and_then(|v| v.parse().ok())
     };
-    Some((field("dns-udp=")?, field("dns-tcp=")?))
+    Some((field("dns-udp=")?, field("dns-tcp=")?, field("http=")))
 }
 
 /// Which DNS transport a query uses.
@@ -511,5 +514,117 @@ impl Server {
             "no snapshot within 10 s; stderr:\n{}",
             self.stderr_lines().join("\n")
         );
+    }
+}
+
+/// One HTTP reply as read off the wire.
+#[derive(Debug, Clone)]
+pub(crate) struct HttpReply {
+    /// Status code of the status line.
+    pub(crate) status: u16,
+    /// Header fields in order, names lowercased.
+    pub(crate) headers: Vec<(String, String)>,
+    /// The body (everything after the head until the server closed).
+    pub(crate) body: Vec<u8>,
+}
+
+impl HttpReply {
+    /// The first header named `name` (lowercase).
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as text.
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body parsed as JSON (key order kept); panics with the body otherwise.
+    pub(crate) fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("reply body is not JSON ({e}): {}", self.text()))
+    }
+}
+
+/// Writes `request` as is to a fresh connection to `addr`, then reads until the server closes
+/// (at most `timeout`) and parses the reply. None when no complete status line came back.
+/// A connection reset after some bytes arrived still parses what was read.
+pub(crate) fn http_raw(addr: SocketAddr, request: &[u8], timeout: Duration) -> Option<HttpReply> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect http");
+    s.set_write_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    // A server may answer (and close) before it read everything; ignore write errors.
+    let _ = s.write_all(request);
+    read_http_reply(&mut s, timeout)
+}
+
+/// Reads one reply from `s` until EOF, reset or `timeout`, and parses it.
+pub(crate) fn read_http_reply(s: &mut TcpStream, timeout: Duration) -> Option<HttpReply> {
+    let deadline = Instant::now() + timeout;
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            break;
+        }
+        s.set_read_timeout(Some(deadline - now)).expect("timeout");
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+        }
+    }
+    parse_http_reply(&raw)
+}
+
+/// Splits a raw reply into status, headers and body.
+fn parse_http_reply(raw: &[u8]) -> Option<HttpReply> {
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&raw[..end]).ok()?;
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next()?;
+    let mut parts = status_line.splitn(3, ' ');
+    if !parts.next()?.starts_with("HTTP/1.") {
+        return None;
+    }
+    let status = parts.next()?.parse().ok()?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Some(HttpReply {
+        status,
+        headers,
+        body: raw[end + 4..].to_vec(),
+    })
+}
+
+impl Server {
+    /// The HTTP address; panics when HTTP is off.
+    pub(crate) fn http_addr(&self) -> SocketAddr {
+        self.http.expect("the server logged http=off")
+    }
+
+    /// `method path` with `headers` over a fresh connection (HTTP/1.1, `Host` and
+    /// `Connection: close` added); panics when no reply comes within 10 s.
+    pub(crate) fn http(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> HttpReply {
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+            self.http_addr()
+        );
+        for (n, v) in headers {
+            req.push_str(&format!("{n}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        http_raw(self.http_addr(), req.as_bytes(), Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("no HTTP reply to {method} {path}"))
+    }
+
+    /// `GET path` with no extra headers.
+    pub(crate) fn http_get(&self, path: &str) -> HttpReply {
+        self.http("GET", path, &[])
     }
 }
