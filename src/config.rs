@@ -242,6 +242,11 @@ pub struct Config {
     pub workers: usize,
     /// `pinWorkers`: pin worker i to core i (new; default: on when workers <= cores).
     pub pin_workers: Option<bool>,
+    /// `forwarders`: forwarder threads that talk to the upstreams (new; default 2).
+    pub forwarders: usize,
+    /// `forwardQueue`: capacity of the queue from the workers to the forwarders; a query that
+    /// finds it full gets SERVFAIL at once (new; default 1024).
+    pub forward_queue: usize,
 }
 /// Why a configuration was rejected. Every message names the key and the bad value.
 #[derive(Debug, thiserror::Error)]
@@ -488,6 +493,10 @@ const MAX_FILE_BYTES: u64 = 16 << 20;
 const MAX_SECONDS: i64 = i32::MAX as i64;
 /// Most DNS worker threads `workers` accepts.
 const MAX_WORKERS: u64 = 1024;
+/// Upper bound of `forwarders`: each keeps many queries in flight, so a few suffice.
+const MAX_FORWARDERS: u64 = 64;
+/// Upper bound of `forwardQueue` (each slot holds a whole query, about 4 KiB).
+const MAX_FORWARD_QUEUE: u64 = 1 << 20;
 /// Prefix of the warning emitted for an unknown key; [`check_strict`] looks for it.
 const UNKNOWN_KEY_PREFIX: &str = "unknown config key ";
 
@@ -542,6 +551,8 @@ const KEYS: &[&str] = &[
     "maxStalenessSeconds",
     "workers",
     "pinWorkers",
+    "forwarders",
+    "forwardQueue",
 ];
 
 /// The file decoded but not yet validated: JSON types and number ranges are checked, nothing
@@ -595,6 +606,8 @@ struct Raw {
     max_staleness_seconds: u64,
     workers: u64,
     pin_workers: Option<bool>,
+    forwarders: u64,
+    forward_queue: u64,
 }
 
 impl Default for Raw {
@@ -662,6 +675,8 @@ impl Raw {
             max_staleness_seconds: c.max_staleness_seconds,
             workers: u64::try_from(c.workers).unwrap_or(u64::MAX),
             pin_workers: c.pin_workers,
+            forwarders: u64::try_from(c.forwarders).unwrap_or(u64::MAX),
+            forward_queue: u64::try_from(c.forward_queue).unwrap_or(u64::MAX),
         }
     }
 
@@ -731,6 +746,8 @@ impl Raw {
             }
             "workers" => self.workers = uint(key, v, 0, MAX_WORKERS)?,
             "pinWorkers" => self.pin_workers = Some(boolean(key, v)?),
+            "forwarders" => self.forwarders = uint(key, v, 1, MAX_FORWARDERS)?,
+            "forwardQueue" => self.forward_queue = uint(key, v, 1, MAX_FORWARD_QUEUE)?,
             // KEYS and this match are kept in step by the `every_key_is_applied` test.
             _ => warnings.push(format!("{UNKNOWN_KEY_PREFIX}{key:?} ignored")),
         }
@@ -974,6 +991,8 @@ pub fn default_config() -> Config {
         max_staleness_seconds: 0,
         workers: 0,
         pin_workers: None,
+        forwarders: 2,
+        forward_queue: 1024,
     }
 }
 
@@ -1231,6 +1250,8 @@ impl Config {
             "PinWorkers".into(),
             self.pin_workers.map_or(Value::Null, Value::Bool),
         );
+        m.insert("Forwarders".into(), self.forwarders.into());
+        m.insert("ForwardQueue".into(), self.forward_queue.into());
         Value::Object(m)
     }
 }
@@ -1415,6 +1436,17 @@ fn validate_raw(
         .ok()
         .filter(|&w| w as u64 <= MAX_WORKERS)
         .ok_or_else(|| out_of_range("workers", raw.workers.to_string(), 0, MAX_WORKERS))?;
+    let forwarders = usize::try_from(raw.forwarders)
+        .ok()
+        .filter(|&f| (1..=MAX_FORWARDERS).contains(&(f as u64)))
+        .ok_or_else(|| out_of_range("forwarders", raw.forwarders.to_string(), 1, MAX_FORWARDERS))?;
+    let forward_queue = usize::try_from(raw.forward_queue)
+        .ok()
+        .filter(|&q| (1..=MAX_FORWARD_QUEUE).contains(&(q as u64)))
+        .ok_or_else(|| {
+            let value = raw.forward_queue.to_string();
+            out_of_range("forwardQueue", value, 1, MAX_FORWARD_QUEUE)
+        })?;
 
     Ok(Config {
         zk: raw.zk,
@@ -1469,6 +1501,8 @@ fn validate_raw(
         max_staleness_seconds: raw.max_staleness_seconds,
         workers,
         pin_workers: raw.pin_workers,
+        forwarders,
+        forward_queue,
     })
 }
 
@@ -2083,6 +2117,7 @@ mod tests {
     fn every_key_is_applied() {
         let candidates = [
             Value::Bool(true),
+            Value::from(1),
             Value::from(600),
             Value::from("x"),
             Value::Array(vec![]),
@@ -2723,6 +2758,30 @@ mod tests {
     }
 
     #[test]
+    fn forwarder_keys_default_read_and_validate() {
+        let c = ok(&with("")).0;
+        assert_eq!((c.forwarders, c.forward_queue), (2, 1024));
+        let c = ok(&with(r#""forwarders": 4, "FORWARDQUEUE": 1"#)).0;
+        assert_eq!((c.forwarders, c.forward_queue), (4, 1));
+        err(
+            &with(r#""forwarders": 0"#),
+            &["forwarders: 0 is out of range 1..=64"],
+        );
+        err(&with(r#""forwarders": 65"#), &["forwarders: 65"]);
+        err(
+            &with(r#""forwardQueue": 0"#),
+            &["forwardQueue: 0 is out of range"],
+        );
+        let mut c = default_config();
+        c.state_file = Some(PathBuf::from("s.json"));
+        c.forwarders = 0;
+        assert!(c.validate().is_err());
+        c.forwarders = 1;
+        c.forward_queue = 0;
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
     fn new_keys_are_validated() {
         err(
             &with(r#""ednsUdpSize": 511"#),
@@ -2868,6 +2927,8 @@ mod tests {
             "MaxStalenessSeconds",
             "Workers",
             "PinWorkers",
+            "Forwarders",
+            "ForwardQueue",
         ];
         assert_eq!(keys, want);
         assert_eq!(j["Masters"], Value::Null);

@@ -8,6 +8,8 @@
 //! - [`config`]: raw `config.json` (case-insensitive Mesos-DNS keys) → validated [`config::Config`].
 //! - [`mesos`]: everything that talks to or models the masters; knows nothing of DNS.
 //!   - [`mesos::state`]: the tolerant serde model of `/master/state`.
+//!   - [`mesos::fetch`] (+ [`mesos::tls`], [`mesos::auth`]): the masters-list fetch over HTTP(S).
+//!   - [`mesos::zk`]: ZooKeeper leader detection on its own thread.
 //! - [`records`]: pure `(state, config) → record set`; no I/O.
 //!   - [`records::labels`]: RFC 1123 / RFC 952 sanitisers, DomainFrag, the task hash.
 //!   - [`records::ip_sources`]: netinfo / docker / mesos / host task IPs.
@@ -26,7 +28,7 @@
 //!
 //! ```text
 //!   masters / stateFile
-//!          │  HTTP GET /master/state (attohttpc)
+//!          │  HTTP(S) GET /master/state (ureq); leader list from the zk-detector thread
 //!          ▼
 //!   ┌────────────────┐  build next Snapshot off to the side
 //!   │ refresh thread │──────────────────────────────┐

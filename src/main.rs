@@ -217,13 +217,18 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
         config.port = p;
     }
     config.validate()?;
+    // Certificate, key and IAM files are read and checked now, so a bad one is a config error.
+    fetcher_for(&config)?;
+    if config.mesos_https_insecure && config.mesos_https_on {
+        log::warn!("mesosHTTPSInsecure: the masters' TLS certificates are NOT verified");
+    }
     log::debug!("effective config: {}", config.masked_json());
     Ok(config)
 }
 
 /// `--dump-records`: one fetch, one build, JSON on stdout.
 fn dump_records(config: &Config) -> anyhow::Result<()> {
-    let fetched = fetcher_for(config)
+    let fetched = fetcher_for(config)?
         .fetch(&config.masters)
         .context("fetching state")?;
     let generated = generate(
@@ -280,6 +285,10 @@ fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
     }
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(100));
+        if let Some(fatal) = srv.fatal_error() {
+            srv.stop();
+            anyhow::bail!(fatal);
+        }
         if hup.swap(false, Ordering::Relaxed) {
             log::warn!(
                 "SIGHUP: configuration reload is not supported yet; restart to apply changes"

@@ -4,7 +4,9 @@
 //! A failed fetch or build never replaces a good snapshot: the last good records keep being
 //! served, the failure is counted by kind and logged once per distinct error (and once more
 //! on recovery). This thread is the only one that does network I/O towards the masters or
-//! name lookups for records; it never touches a DNS socket.
+//! name lookups for records; it never touches a DNS socket. With `zk`, the ZooKeeper detector
+//! ([`crate::mesos::zk`]) sends each new masters list as [`Command::Masters`]; the thread
+//! switches to it and refreshes at once.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,8 +17,9 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use parking_lot::Mutex;
 
 use crate::config::Config;
-use crate::mesos::fetch::{FetchError, Fetcher};
+use crate::mesos::fetch::{FetchError, Fetcher, SetupError};
 use crate::mesos::hosts::SystemHosts;
+use crate::mesos::zk::Detection;
 use crate::records::generator::{GenConfig, HostResolver, generate};
 use crate::snapshot::{Snapshot, SnapshotHandle, Zone, unix_now};
 
@@ -37,6 +40,8 @@ pub struct RefreshStats {
     pub failures_by_kind: Mutex<Vec<(&'static str, u64)>>,
     /// The last error text, empty after a success.
     pub last_error: Mutex<String>,
+    /// Leader detection status (ZooKeeper or static).
+    pub detection: Arc<Detection>,
 }
 
 impl RefreshStats {
@@ -51,10 +56,12 @@ impl RefreshStats {
 }
 
 /// Messages to the refresh thread.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum Command {
-    /// Refresh now (e.g. the leader changed).
+    /// Refresh now.
     RefreshNow,
+    /// Use this masters list (leader first) from now on, and refresh now.
+    Masters(Vec<String>),
     /// Stop the thread.
     Stop,
 }
@@ -65,6 +72,8 @@ pub struct Refresher {
     gen_config: GenConfig,
     zone: Zone,
     masters: Vec<String>,
+    /// With `zk` and no static masters: skip polls until the detector names a master.
+    wait_for_masters: bool,
     hosts: Box<dyn HostResolver + Send>,
     handle: Arc<SnapshotHandle>,
     stats: Arc<RefreshStats>,
@@ -79,64 +88,64 @@ impl std::fmt::Debug for Refresher {
     }
 }
 
-/// Builds the fetcher for a config.
-pub fn fetcher_for(config: &Config) -> Fetcher {
-    let authorization = match config.mesos_authentication {
-        crate::config::MesosAuth::Basic => Some(basic_auth(
-            &config.mesos_credentials.principal,
-            &config.mesos_credentials.secret,
-        )),
-        _ => None,
-    };
-    Fetcher {
-        state_file: config.state_file.clone(),
-        https: config.mesos_https_on,
-        timeout: Duration::from_secs(config.state_timeout_seconds),
-        max_bytes: config.state_max_bytes,
-        authorization,
-    }
+/// Builds the fetcher for a config (reads the certificate, key and IAM files).
+pub fn fetcher_for(config: &Config) -> Result<Fetcher, SetupError> {
+    Fetcher::new(config)
 }
 
-/// `Basic base64(principal:secret)`.
-fn basic_auth(principal: &str, secret: &str) -> String {
-    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let input = format!("{principal}:{secret}");
-    let mut out = String::from("Basic ");
-    for chunk in input.as_bytes().chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
+/// The initial masters list (§5.1): the configured `masters`, or with `zk` `["", masters...]`
+/// (leader unknown).
+pub fn initial_masters(config: &Config) -> Vec<String> {
+    if config.zk.is_empty() || config.state_file.is_some() {
+        config.masters.clone()
+    } else {
+        std::iter::once(String::new())
+            .chain(config.masters.iter().cloned())
+            .collect()
     }
-    out
 }
 
 impl Refresher {
     /// A refresher for `config`, publishing into `handle`.
-    pub fn new(config: &Config, handle: Arc<SnapshotHandle>, stats: Arc<RefreshStats>) -> Self {
-        Refresher {
-            fetcher: fetcher_for(config),
+    pub fn new(
+        config: &Config,
+        handle: Arc<SnapshotHandle>,
+        stats: Arc<RefreshStats>,
+    ) -> Result<Self, SetupError> {
+        let masters = initial_masters(config);
+        Ok(Refresher {
+            fetcher: fetcher_for(config)?,
             gen_config: GenConfig::from_config(config),
             zone: Zone::from_config(config),
-            masters: config.masters.clone(),
+            wait_for_masters: config.state_file.is_none() && masters.iter().all(String::is_empty),
+            masters,
             hosts: Box::new(SystemHosts),
             handle,
             stats,
             last_logged_error: None,
+        })
+    }
+
+    /// Switches to a new masters list (leader first).
+    pub fn set_masters(&mut self, masters: Vec<String>) {
+        if masters.iter().any(|m| !m.is_empty()) {
+            self.wait_for_masters = false;
         }
+        self.masters = masters;
+    }
+
+    /// The masters list in use.
+    pub fn masters(&self) -> &[String] {
+        &self.masters
     }
 
     /// One refresh: fetch, build, publish. On failure the current snapshot stays.
     pub fn refresh_once(&mut self) -> Result<(), FetchError> {
+        if self.wait_for_masters {
+            // ZooKeeper has not named a master yet: nothing to poll, and not a failure.
+            log::debug!("refresh skipped: waiting for ZooKeeper to name a master");
+            return Ok(());
+        }
         let started = Instant::now();
         let result = self.fetcher.fetch(&self.masters);
         match result {
@@ -239,6 +248,18 @@ impl RefreshThread {
                     let _ = refresher.refresh_once();
                     match rx.recv_timeout(period) {
                         Ok(Command::RefreshNow) | Err(RecvTimeoutError::Timeout) => {}
+                        Ok(Command::Masters(mut list)) => {
+                            // Only the newest list matters if several queued up.
+                            while let Ok(cmd) = rx.try_recv() {
+                                match cmd {
+                                    Command::Masters(l) => list = l,
+                                    Command::RefreshNow => {}
+                                    Command::Stop => return,
+                                }
+                            }
+                            log::debug!("masters list from ZooKeeper: {list:?}");
+                            refresher.set_masters(list);
+                        }
                         Ok(Command::Stop) | Err(RecvTimeoutError::Disconnected) => return,
                     }
                     refresher.handle.collect_retired();
@@ -260,12 +281,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn basic_auth_header_is_rfc7617_base64() {
+    fn initial_masters_list_has_an_unknown_leader_first_with_zk() {
+        let mut c = crate::config::default_config();
+        c.masters = vec!["10.0.0.1:5050".into()];
+        assert_eq!(initial_masters(&c), ["10.0.0.1:5050"]);
+        c.zk = "zk://10.0.0.9:2181/mesos".into();
+        assert_eq!(initial_masters(&c), ["", "10.0.0.1:5050"]);
+        c.state_file = Some("/tmp/x.json".into());
+        assert_eq!(initial_masters(&c), ["10.0.0.1:5050"]);
+    }
+
+    #[test]
+    fn with_zk_and_no_static_masters_polls_wait_for_the_detector() {
+        let mut c = crate::config::default_config();
+        c.zk = "zk://10.0.0.9:2181/mesos".into();
+        c.state_timeout_seconds = 2;
+        let stats = Arc::new(RefreshStats::default());
+        let mut r = Refresher::new(&c, SnapshotHandle::new(), stats.clone()).expect("refresher");
+        assert!(r.refresh_once().is_ok());
         assert_eq!(
-            basic_auth("Aladdin", "open sesame"),
-            "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+            stats.failed.load(Ordering::Relaxed),
+            0,
+            "waiting is not a failure"
         );
-        assert_eq!(basic_auth("a", "b"), "Basic YTpi");
-        assert_eq!(basic_auth("ab", "c"), "Basic YWI6Yw==");
+        r.set_masters(vec!["127.0.0.1:1".into()]);
+        assert!(r.refresh_once().is_err(), "now it polls");
+        assert_eq!(r.masters(), ["127.0.0.1:1"]);
     }
 }

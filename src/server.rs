@@ -3,12 +3,14 @@
 //! the TCP listener and the refresh thread, and stops them on request.
 //!
 //! Owns thread start-up order and the worker count / pinning policy; holds no query logic.
+//! With `zk` it also starts the ZooKeeper detector, which feeds the refresh thread, and
+//! reports a fatal `zkDetectionTimeout` through [`Server::fatal_error`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::dns::answer::AnswerConfig;
@@ -16,8 +18,9 @@ use crate::dns::{tcp, worker};
 use crate::forward::Forwarder;
 use crate::http::api::ApiState;
 use crate::http::{HttpServer, HttpStats};
+use crate::mesos::zk::{Detector, ZkUrl};
 use crate::metrics::Registry;
-use crate::refresh::{RefreshStats, RefreshThread, Refresher};
+use crate::refresh::{Command, RefreshStats, RefreshThread, Refresher};
 use crate::snapshot::SnapshotHandle;
 
 /// Why the server could not start.
@@ -36,6 +39,12 @@ pub enum StartError {
     /// A thread could not be started.
     #[error("cannot start thread: {0}")]
     Thread(#[from] std::io::Error),
+    /// The masters client cannot be set up (certificate, key or IAM file).
+    #[error(transparent)]
+    Masters(#[from] crate::mesos::fetch::SetupError),
+    /// The `zk` URL cannot be used.
+    #[error("zk: {0}")]
+    Zk(String),
 }
 
 /// A running server.
@@ -57,6 +66,9 @@ pub struct Server {
     workers: Vec<JoinHandle<()>>,
     http_server: Option<HttpServer>,
     refresh: Option<RefreshThread>,
+    detector: Option<Detector>,
+    started: Instant,
+    zk_detection_timeout: u64,
 }
 
 /// Number of worker threads: `workers`, or one per available core.
@@ -83,16 +95,15 @@ pub fn start(config: &Config) -> Result<Server, StartError> {
 
     let mut workers = Vec::new();
     let (mut dns_udp, mut dns_tcp) = (None, None);
+    let mut forwarder = None;
     if config.dns_on {
         let n = worker_count(config);
         let (sockets, udp_addr, listener) =
             bind_dns(SocketAddr::new(config.listener, config.port), n)?;
         let sockets: Vec<Arc<std::net::UdpSocket>> = sockets.into_iter().map(Arc::new).collect();
-        let forwarder = if config.external_on {
-            Some(Forwarder::start(config, sockets.clone())?)
-        } else {
-            None
-        };
+        if config.external_on {
+            forwarder = Some(Forwarder::start(config, sockets.clone())?);
+        }
         let cores = core_affinity::get_core_ids().unwrap_or_default();
         let pin = config.pin_workers.unwrap_or(n <= cores.len()) && !cores.is_empty();
         for (index, socket) in sockets.into_iter().enumerate() {
@@ -115,7 +126,7 @@ pub fn start(config: &Config) -> Result<Server, StartError> {
             answer_cfg,
             tcp::TcpLimits::default(),
             metrics.clone(),
-            forwarder,
+            forwarder.clone(),
             shutdown.clone(),
         )?);
         log::info!(
@@ -136,6 +147,7 @@ pub fn start(config: &Config) -> Result<Server, StartError> {
             refresh: refresh_stats.clone(),
             http: HttpStats::default(),
             version: env!("CARGO_PKG_VERSION"),
+            forwarder,
         });
         let srv = HttpServer::start(addr, state, shutdown.clone()).map_err(|source| {
             StartError::Bind {
@@ -147,11 +159,29 @@ pub fn start(config: &Config) -> Result<Server, StartError> {
         http_server = Some(srv);
     }
 
-    let refresher = Refresher::new(config, handle.clone(), refresh_stats.clone());
+    let started = Instant::now();
+    let refresher = Refresher::new(config, handle.clone(), refresh_stats.clone())?;
     let refresh = RefreshThread::spawn(
         refresher,
         Duration::from_secs(config.refresh_seconds.max(1)),
     )?;
+    let detector = if config.zk.is_empty() || config.state_file.is_some() {
+        None
+    } else {
+        let url = ZkUrl::parse(&config.zk).map_err(StartError::Zk)?;
+        let commands = refresh.commands.clone();
+        let on_masters = Box::new(move |list: &[String]| {
+            match commands.try_send(Command::Masters(list.to_vec())) {
+                Ok(()) | Err(crossbeam_channel::TrySendError::Disconnected(_)) => true,
+                Err(crossbeam_channel::TrySendError::Full(_)) => false,
+            }
+        });
+        Some(Detector::spawn(
+            url,
+            refresh_stats.detection.clone(),
+            on_masters,
+        )?)
+    };
 
     Ok(Server {
         dns_udp,
@@ -164,6 +194,9 @@ pub fn start(config: &Config) -> Result<Server, StartError> {
         shutdown,
         workers,
         refresh: Some(refresh),
+        detector,
+        started,
+        zk_detection_timeout: config.zk_detection_timeout,
     })
 }
 
@@ -202,9 +235,28 @@ fn bind_dns(
 }
 
 impl Server {
+    /// A condition that must end the process (exit 1): `zkDetectionTimeout` passed with no
+    /// leader ever found. Polled by `main`.
+    pub fn fatal_error(&self) -> Option<String> {
+        let timed_out = self.detector.is_some()
+            && self
+                .refresh_stats
+                .detection
+                .timed_out(self.started, self.zk_detection_timeout);
+        timed_out.then(|| {
+            format!(
+                "master detection timed out after {}s",
+                self.zk_detection_timeout
+            )
+        })
+    }
+
     /// Stops the threads: workers finish their current batch and exit.
     pub fn stop(mut self) {
         self.shutdown.store(true, Ordering::Relaxed);
+        if let Some(d) = self.detector.take() {
+            d.stop();
+        }
         if let Some(r) = self.refresh.take() {
             r.stop();
         }

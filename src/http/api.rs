@@ -29,6 +29,8 @@ pub struct ApiState {
     pub http: HttpStats,
     /// Version string.
     pub version: &'static str,
+    /// The forwarder (for its metrics), when DNS and `externalon` are on.
+    pub forwarder: Option<Arc<crate::forward::Forwarder>>,
 }
 
 /// A reply.

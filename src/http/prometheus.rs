@@ -1,11 +1,14 @@
 //! `/metrics` in the Prometheus text exposition format (version 0.0.4): the per-worker DNS
-//! counters summed at scrape time, the refresh counters, and gauges read off the current
-//! snapshot. Runs on an HTTP thread; reads only atomics and the published snapshot.
+//! counters summed at scrape time, the refresh counters, gauges read off the current
+//! snapshot, and the forward path's queue, cache and per-upstream counters. Runs on an HTTP
+//! thread; reads only atomics and the published snapshot, except the forward cache's
+//! counters, read under each shard's lock for a moment.
 
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
 use crate::dns::wire::ParseError;
+use crate::forward::stats::{ForwardMetrics, HistogramMetrics, LATENCY_BOUNDS_US};
 use crate::http::api::ApiState;
 use crate::metrics::Counter;
 use crate::snapshot::{Snapshot, unix_now};
@@ -20,6 +23,63 @@ fn esc(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+/// Leader detection: state (one series per state, 1 for the current one), detected leader,
+/// leader changes and ZooKeeper sessions.
+fn render_detection(out: &mut String, d: &crate::mesos::zk::Detection) {
+    use crate::mesos::zk::DetectionState;
+    family(
+        out,
+        "mesos_dns_masters_detection_state",
+        "gauge",
+        "Leader detection state (static masters list, or ZooKeeper).",
+    );
+    let now = d.state();
+    for s in DetectionState::ALL {
+        let _ = writeln!(
+            out,
+            "mesos_dns_masters_detection_state{{state=\"{}\"}} {}",
+            s.as_str(),
+            u8::from(s == now)
+        );
+    }
+    let leader = d.leader();
+    if !leader.is_empty() {
+        family(
+            out,
+            "mesos_dns_detected_leader_info",
+            "gauge",
+            "The leading master detected in ZooKeeper.",
+        );
+        let _ = writeln!(
+            out,
+            "mesos_dns_detected_leader_info{{leader=\"{}\"}} 1",
+            esc(&leader)
+        );
+    }
+    family(
+        out,
+        "mesos_dns_leader_changes_total",
+        "counter",
+        "Leader changes detected in ZooKeeper (the first detection counts).",
+    );
+    let _ = writeln!(
+        out,
+        "mesos_dns_leader_changes_total {}",
+        d.leader_changes.load(Ordering::Relaxed)
+    );
+    family(
+        out,
+        "mesos_dns_zk_sessions_total",
+        "counter",
+        "ZooKeeper sessions established (more than one means reconnects).",
+    );
+    let _ = writeln!(
+        out,
+        "mesos_dns_zk_sessions_total {}",
+        d.sessions.load(Ordering::Relaxed)
+    );
 }
 
 /// Renders every metric.
@@ -239,6 +299,7 @@ pub fn render(state: &ApiState, snap: Option<&Snapshot>) -> String {
         unix_now().saturating_sub(last) as i64
     };
     let _ = writeln!(out, "mesos_dns_seconds_since_last_good_refresh {age}");
+    render_detection(&mut out, &r.detection);
 
     family(
         &mut out,
@@ -307,6 +368,10 @@ pub fn render(state: &ApiState, snap: Option<&Snapshot>) -> String {
         );
     }
 
+    if let Some(f) = &state.forwarder {
+        render_forward(&mut out, &f.metrics());
+    }
+
     let h = &state.http;
     family(
         &mut out,
@@ -342,4 +407,201 @@ pub fn render(state: &ApiState, snap: Option<&Snapshot>) -> String {
         h.overloaded.load(Ordering::Relaxed)
     );
     out
+}
+
+/// Writes the buckets, sum and count of one histogram series; `labels` is empty or ends
+/// with a comma (`upstream="x",`).
+fn histogram(out: &mut String, name: &str, labels: &str, h: &HistogramMetrics) {
+    for (i, n) in h.cumulative.iter().enumerate() {
+        match LATENCY_BOUNDS_US.get(i) {
+            Some(&us) => {
+                let le = us as f64 / 1e6;
+                let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{le}\"}} {n}");
+            }
+            None => {
+                let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {n}");
+            }
+        }
+    }
+    let labels = labels.trim_end_matches(',');
+    let braces = if labels.is_empty() {
+        String::new()
+    } else {
+        format!("{{{labels}}}")
+    };
+    let _ = writeln!(out, "{name}_sum{braces} {}", h.sum_seconds);
+    let _ = writeln!(out, "{name}_count{braces} {}", h.count);
+}
+
+/// The forward path: queue, pool, cache and per-upstream counters.
+fn render_forward(out: &mut String, f: &ForwardMetrics) {
+    for (name, kind, help, v) in [
+        (
+            "mesos_dns_forward_queue_depth",
+            "gauge",
+            "Forwarded queries waiting in the queue to the forwarder pool.",
+            f.queue_depth,
+        ),
+        (
+            "mesos_dns_forward_queue_capacity",
+            "gauge",
+            "Capacity of the forward queue (forwardQueue).",
+            f.queue_capacity,
+        ),
+        (
+            "mesos_dns_forward_threads",
+            "gauge",
+            "Forwarder threads (forwarders).",
+            f.threads,
+        ),
+        (
+            "mesos_dns_forward_in_flight",
+            "gauge",
+            "Forwarded queries waiting on an upstream.",
+            f.in_flight,
+        ),
+        (
+            "mesos_dns_forward_queue_full_total",
+            "counter",
+            "Forwarded queries answered SERVFAIL at once because the queue was full.",
+            f.queue_full,
+        ),
+        (
+            "mesos_dns_forward_too_large_total",
+            "counter",
+            "Forwarded queries answered SERVFAIL because they exceed a queue slot.",
+            f.too_large,
+        ),
+        (
+            "mesos_dns_forward_send_errors_total",
+            "counter",
+            "Forwarded replies that could not be sent to the client.",
+            f.send_errors,
+        ),
+        (
+            "mesos_dns_forward_tcp_total",
+            "counter",
+            "Queries forwarded over TCP for TCP clients (cache misses).",
+            f.tcp,
+        ),
+    ] {
+        family(out, name, kind, help);
+        let _ = writeln!(out, "{name} {v}");
+    }
+    family(
+        out,
+        "mesos_dns_forward_replies_total",
+        "counter",
+        "Replies to forwarded queries by source (cache hits are mesos_dns_cache_hits_total).",
+    );
+    for (label, v) in [
+        ("upstream", f.relayed),
+        ("servfail_all_failed", f.all_failed),
+        ("servfail_queue_full", f.queue_full),
+        ("refused_no_upstream", f.no_upstream),
+    ] {
+        let _ = writeln!(
+            out,
+            "mesos_dns_forward_replies_total{{source=\"{label}\"}} {v}"
+        );
+    }
+    family(
+        out,
+        "mesos_dns_forward_latency_seconds",
+        "histogram",
+        "Time from hand-over to the forwarder to the reply (cache misses only).",
+    );
+    histogram(out, "mesos_dns_forward_latency_seconds", "", &f.latency);
+
+    let c = &f.cache;
+    for (name, kind, help, v) in [
+        (
+            "mesos_dns_cache_hits_total",
+            "counter",
+            "Forwarded queries answered from the cache.",
+            c.hits,
+        ),
+        (
+            "mesos_dns_cache_misses_total",
+            "counter",
+            "Cache lookups that found no fresh entry.",
+            c.misses,
+        ),
+        (
+            "mesos_dns_cache_evictions_total",
+            "counter",
+            "Fresh cache entries evicted to make room.",
+            c.evictions,
+        ),
+        (
+            "mesos_dns_cache_inserts_total",
+            "counter",
+            "Upstream replies stored in the cache.",
+            c.inserts,
+        ),
+        (
+            "mesos_dns_cache_entries",
+            "gauge",
+            "Entries held in the cache.",
+            c.entries,
+        ),
+        (
+            "mesos_dns_cache_capacity",
+            "gauge",
+            "Cache capacity in entries (cacheSize).",
+            c.capacity,
+        ),
+    ] {
+        family(out, name, kind, help);
+        let _ = writeln!(out, "{name} {v}");
+    }
+
+    type Pick = fn(&crate::forward::stats::UpstreamMetrics) -> u64;
+    let per_upstream: [(&str, &str, &str, Pick); 4] = [
+        (
+            "mesos_dns_upstream_queries_total",
+            "counter",
+            "Exchanges started with each upstream.",
+            |u| u.queries,
+        ),
+        (
+            "mesos_dns_upstream_errors_total",
+            "counter",
+            "Socket errors, refused connections and unusable replies per upstream.",
+            |u| u.errors,
+        ),
+        (
+            "mesos_dns_upstream_timeouts_total",
+            "counter",
+            "Exchanges without a usable reply within the timeout per upstream.",
+            |u| u.timeouts,
+        ),
+        (
+            "mesos_dns_upstream_down",
+            "gauge",
+            "1 while an upstream is tried last after repeated timeouts.",
+            |u| u64::from(u.down),
+        ),
+    ];
+    for (name, kind, help, pick) in per_upstream {
+        family(out, name, kind, help);
+        for u in &f.upstreams {
+            let _ = writeln!(out, "{name}{{upstream=\"{}\"}} {}", esc(&u.addr), pick(u));
+        }
+    }
+    family(
+        out,
+        "mesos_dns_upstream_latency_seconds",
+        "histogram",
+        "Round-trip time of answered exchanges per upstream.",
+    );
+    for u in &f.upstreams {
+        let labels = format!("upstream=\"{}\",", esc(&u.addr));
+        histogram(
+            out,
+            "mesos_dns_upstream_latency_seconds",
+            &labels,
+            &u.latency,
+        );
+    }
 }

@@ -1,16 +1,26 @@
 //! Fetching the state document: from a file (`stateFile`) or from the masters with the
 //! original's algorithm (behaviour reference §5.3) plus product.md's fixes (HTTP status checked,
-//! body capped at `stateMaxBytes`).
+//! body capped at `stateMaxBytes`, certificates verified by default).
 //!
-//! The body is parsed straight from the socket by serde_json through a size-limiting reader, so
-//! the raw document is never held in memory. Every failure is a typed [`FetchError`] with a
-//! short `kind` for metrics; nothing here panics. Runs on the refresh thread only.
+//! The HTTP client is `ureq` 3 (rustls + ring): it is the sync client that does HTTPS with a
+//! custom CA, no verification on request, **and** a client certificate (mTLS), which the
+//! original supports through `certFile`/`keyFile`. The body is parsed straight from the socket
+//! by serde_json through a size-limiting reader, so the raw document is never held in memory.
+//! Requests carry the original's headers (`User-Agent: Mesos-DNS`, `Content-Type:
+//! application/json`) plus Basic or IAM `Authorization`; an IAM token that a master refuses with
+//! 401 is dropped and the request retried once after a fresh login. Every failure is a typed
+//! [`FetchError`] with a short `kind` for metrics; nothing here panics. Runs on the refresh
+//! thread only.
 
 use std::io::{self, Read};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::config::{Config, ConfigError};
+use crate::mesos::auth::{Auth, AuthError};
 use crate::mesos::state::{self, State, StateError};
+use crate::mesos::tls::{self, TlsError};
 
 /// Why a fetch failed.
 #[derive(Debug, thiserror::Error)]
@@ -19,12 +29,12 @@ pub enum FetchError {
     #[error("no masters given to fetch state")]
     NoMasters,
     /// Connecting, sending or reading failed (including timeouts).
-    #[error("GET {url}: {source}")]
+    #[error("GET {url}: {}", describe_http(source))]
     Http {
         /// The URL tried.
         url: String,
         /// The client's error.
-        source: attohttpc::Error,
+        source: ureq::Error,
     },
     /// The master answered with a non-2xx status.
     #[error("GET {url}: HTTP status {status}")]
@@ -43,7 +53,7 @@ pub enum FetchError {
         limit: u64,
     },
     /// Reading the body failed part-way (timeout, connection reset): not a JSON problem.
-    #[error("{source_name}: reading the state document: {source}")]
+    #[error("{source_name}: reading the state document: {}", describe_io(source))]
     Read {
         /// URL or path.
         source_name: String,
@@ -66,9 +76,48 @@ pub enum FetchError {
         /// What is wrong with it.
         source: StateError,
     },
-    /// HTTPS was asked for, but this build has no TLS support yet.
-    #[error("mesosHTTPSOn is set, but HTTPS to the masters is not supported by this build yet")]
-    HttpsUnsupported,
+    /// The IAM login failed ("IAM authentication failed").
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+}
+
+/// Why the fetcher cannot be built from the config (a config problem: exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// A certificate or key file is unusable.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The IAM file is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+/// The text of a transport error; timeouts say "timed out" whatever layer reported them.
+fn describe_io(e: &io::Error) -> String {
+    if io_is_timeout(e) {
+        format!("timed out (stateTimeoutSeconds): {e}")
+    } else {
+        e.to_string()
+    }
+}
+
+fn describe_http(e: &ureq::Error) -> String {
+    match e {
+        ureq::Error::Timeout(_) => format!("timed out (stateTimeoutSeconds): {e}"),
+        ureq::Error::Io(io) => describe_io(io),
+        other => other.to_string(),
+    }
+}
+
+/// Is this I/O error (possibly wrapping a client error) a timeout?
+fn io_is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+    ) || e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<ureq::Error>())
+        .is_some_and(|u| matches!(u, ureq::Error::Timeout(_)))
 }
 
 impl FetchError {
@@ -76,17 +125,22 @@ impl FetchError {
     pub fn kind(&self) -> &'static str {
         match self {
             FetchError::NoMasters => "no_masters",
-            FetchError::Http { source, .. } => match source.kind() {
-                attohttpc::ErrorKind::Io(e) if e.kind() == io::ErrorKind::TimedOut => "timeout",
-                attohttpc::ErrorKind::Io(e) if e.kind() == io::ErrorKind::WouldBlock => "timeout",
+            FetchError::Http { source, .. } => match source {
+                ureq::Error::Timeout(_) => "timeout",
+                ureq::Error::Io(e) if io_is_timeout(e) => "timeout",
+                ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => "tls",
+                ureq::Error::Io(e)
+                    if e.get_ref()
+                        .is_some_and(|i| i.downcast_ref::<rustls::Error>().is_some()) =>
+                {
+                    "tls"
+                }
                 _ => "connect",
             },
             FetchError::Status { .. } => "http_status",
             FetchError::TooLarge { .. } => "too_large",
-            FetchError::Read { source, .. } => match source.kind() {
-                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => "timeout",
-                _ => "read",
-            },
+            FetchError::Read { source, .. } if io_is_timeout(source) => "timeout",
+            FetchError::Read { .. } => "read",
             FetchError::File { .. } => "file",
             FetchError::State {
                 source: StateError::Json(_),
@@ -96,7 +150,7 @@ impl FetchError {
                 source: StateError::NoLeader,
                 ..
             } => "no_leader",
-            FetchError::HttpsUnsupported => "https_unsupported",
+            FetchError::Auth(_) => "iam_auth",
         }
     }
 }
@@ -112,8 +166,9 @@ pub struct Fetcher {
     pub timeout: Duration,
     /// `stateMaxBytes`.
     pub max_bytes: u64,
-    /// `Authorization` header value for basic auth, if configured.
-    pub authorization: Option<String>,
+    /// How requests authenticate.
+    pub auth: Arc<Auth>,
+    agent: ureq::Agent,
 }
 
 /// A fetched and parsed document.
@@ -159,7 +214,39 @@ impl<R: Read> Read for Capped<R> {
     }
 }
 
+/// The HTTP agent: one new connection per request (the original disabled keep-alives), no
+/// proxy from the environment, status codes handled here, the original's headers.
+fn agent(timeout: Duration, tls: ureq::tls::TlsConfig) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .timeout_connect(Some(timeout.min(Duration::from_secs(10))))
+        .http_status_as_error(false)
+        .max_idle_connections(0)
+        .max_idle_connections_per_host(0)
+        .proxy(None)
+        .user_agent("Mesos-DNS")
+        .accept(ureq::config::AutoHeaderValue::None)
+        .max_redirects(10)
+        .redirect_auth_headers(ureq::config::RedirectAuthHeaders::SameHost)
+        .tls_config(tls)
+        .build()
+        .into()
+}
+
 impl Fetcher {
+    /// The fetcher for `config`: reads and checks the certificate, key and IAM files.
+    pub fn new(config: &Config) -> Result<Fetcher, SetupError> {
+        let timeout = Duration::from_secs(config.state_timeout_seconds.max(1));
+        Ok(Fetcher {
+            state_file: config.state_file.clone(),
+            https: config.mesos_https_on,
+            timeout,
+            max_bytes: config.state_max_bytes,
+            auth: Arc::new(Auth::from_config(config)?),
+            agent: agent(timeout, tls::tls_config(config)?),
+        })
+    }
+
     /// Fetches the state: from the file if set, else from `masters` (first = presumed leader,
     /// `""` = unknown), following the reported leader once.
     pub fn fetch(&self, masters: &[String]) -> Result<Fetched, FetchError> {
@@ -261,29 +348,51 @@ impl Fetcher {
         }
     }
 
+    /// The `Authorization` value for the next request, if any.
+    fn authorization(&self) -> Result<Option<String>, FetchError> {
+        Ok(match &*self.auth {
+            Auth::None => None,
+            Auth::Basic(h) => Some(h.clone()),
+            Auth::Iam(iam) => Some(iam.header(&self.agent)?),
+        })
+    }
+
     fn get(&self, hostport: &str) -> Result<Fetched, FetchError> {
-        if self.https {
-            return Err(FetchError::HttpsUnsupported);
-        }
-        let url = format!("http://{hostport}/master/state");
-        let http_err = |source| FetchError::Http {
-            url: url.clone(),
-            source,
+        let scheme = if self.https { "https" } else { "http" };
+        let url = format!("{scheme}://{hostport}/master/state");
+        let send = || -> Result<ureq::http::Response<ureq::Body>, FetchError> {
+            let mut req = self
+                .agent
+                .get(&url)
+                .header("Content-Type", "application/json");
+            if let Some(auth) = self.authorization()? {
+                req = req.header("Authorization", auth);
+            }
+            req.call().map_err(|source| FetchError::Http {
+                url: url.clone(),
+                source,
+            })
         };
-        let mut req = attohttpc::get(&url)
-            .timeout(self.timeout)
-            .connect_timeout(self.timeout.min(Duration::from_secs(10)))
-            .header("User-Agent", "Mesos-DNS")
-            .header("Content-Type", "application/json");
-        if let Some(auth) = &self.authorization {
-            req = req.header("Authorization", auth.as_str());
+        let mut resp = send()?;
+        if resp.status().as_u16() == 401
+            && let Auth::Iam(iam) = &*self.auth
+        {
+            // The cached login token was refused (expired early, revoked): log in again once.
+            log::info!("{url}: 401 with the cached IAM token; logging in again");
+            iam.invalidate();
+            resp = send()?;
         }
-        let resp = req.send().map_err(http_err)?;
         let status = resp.status().as_u16();
         if !(200..300).contains(&status) {
             return Err(FetchError::Status { url, status });
         }
-        let (_, _, body) = resp.split();
+        // ureq's own body limit (10 MiB by default) is raised past stateMaxBytes: the cap is
+        // enforced by `Capped`, which tells "too large" apart from a transport error.
+        let body = resp
+            .into_body()
+            .into_with_config()
+            .limit(self.max_bytes.saturating_add(1))
+            .reader();
         let mut reader = Capped {
             inner: body,
             left: self.max_bytes,

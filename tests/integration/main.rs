@@ -1,12 +1,17 @@
 //! The integration-test binary: starts the real `mesos-dns` binary and talks to it over real
 //! loopback sockets, fed by a fake Mesos master or a state file. One module per area: the
 //! answer rules (`answers`), state refresh and failure handling (`refresh`), the command line
-//! (`cli`), the real `dig` client (`dig`) and the HTTP API (`http`); `harness` and `fake_master` are the tools.
+//! (`cli`), the real `dig` client (`dig`), the HTTP API (`http`), talking to the masters over
+//! HTTPS with authentication (`masters`) and ZooKeeper leader detection (`zk`); `harness` and
+//! `fake_master` are the tools.
 
 mod answers;
 mod cli;
 mod dig;
 mod fake_master;
+mod forward;
 mod harness;
 mod http;
+mod masters;
 mod refresh;
+mod zk;
