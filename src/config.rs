@@ -247,6 +247,27 @@ pub struct Config {
     /// `forwardQueue`: capacity of the queue from the workers to the forwarders; a query that
     /// finds it full gets SERVFAIL at once (new; default 1024).
     pub forward_queue: usize,
+    /// `transferAllowFrom`: prefixes that may AXFR/IXFR the zone over TCP (new; default none,
+    /// so every transfer is REFUSED).
+    pub transfer_allow_from: Vec<crate::acl::Cidr>,
+    /// `notifyTargets`: secondaries (`ip:port`, port 53 by default) sent a NOTIFY on each new
+    /// serial (new; default none).
+    pub notify_targets: Vec<SocketAddr>,
+    /// `tsigKeys`: `{name, algorithm: "hmac-sha256", secret: base64}`; when non-empty every
+    /// transfer must be signed with one of them, and NOTIFYs are signed with the first (new).
+    pub tsig_keys: Vec<crate::dns::tsig::TsigKey>,
+    /// `tcpMaxConnections`: DNS-over-TCP connections open at once; one more is closed at once
+    /// and counted (new; default 256).
+    pub tcp_max_connections: usize,
+    /// `tcpIdleTimeoutSeconds`: a TCP connection that sends no complete query, or takes no
+    /// reply, for this long is closed (new; default 10).
+    pub tcp_idle_timeout_seconds: u64,
+    /// `httpMaxConnections`: HTTP connections handled at once; one more gets 503 (new;
+    /// default 256).
+    pub http_max_connections: usize,
+    /// `recursionAllowFrom`: prefixes whose clients may have names outside the domain
+    /// forwarded; others get REFUSED (new; default none: everyone, when `externalon`).
+    pub recursion_allow_from: Vec<crate::acl::Cidr>,
 }
 /// Why a configuration was rejected. Every message names the key and the bad value.
 #[derive(Debug, thiserror::Error)]
@@ -497,6 +518,11 @@ const MAX_WORKERS: u64 = 1024;
 const MAX_FORWARDERS: u64 = 64;
 /// Upper bound of `forwardQueue` (each slot holds a whole query, about 4 KiB).
 const MAX_FORWARD_QUEUE: u64 = 1 << 20;
+/// Upper bound of `tcpMaxConnections` and `httpMaxConnections`: each connection holds a
+/// thread (and, over TCP, 128 KiB of buffers).
+const MAX_CONNECTIONS: u64 = 16_384;
+/// Upper bound of `tcpIdleTimeoutSeconds`.
+const MAX_IDLE_SECONDS: u64 = 3600;
 /// Prefix of the warning emitted for an unknown key; [`check_strict`] looks for it.
 const UNKNOWN_KEY_PREFIX: &str = "unknown config key ";
 
@@ -553,6 +579,13 @@ const KEYS: &[&str] = &[
     "pinWorkers",
     "forwarders",
     "forwardQueue",
+    "transferAllowFrom",
+    "notifyTargets",
+    "tsigKeys",
+    "tcpMaxConnections",
+    "tcpIdleTimeoutSeconds",
+    "httpMaxConnections",
+    "recursionAllowFrom",
 ];
 
 /// The file decoded but not yet validated: JSON types and number ranges are checked, nothing
@@ -608,6 +641,13 @@ struct Raw {
     pin_workers: Option<bool>,
     forwarders: u64,
     forward_queue: u64,
+    transfer_allow_from: Vec<String>,
+    notify_targets: Vec<String>,
+    tsig_keys: Vec<crate::dns::tsig::TsigKey>,
+    tcp_max_connections: u64,
+    tcp_idle_timeout_seconds: u64,
+    http_max_connections: u64,
+    recursion_allow_from: Vec<String>,
 }
 
 impl Default for Raw {
@@ -677,6 +717,21 @@ impl Raw {
             pin_workers: c.pin_workers,
             forwarders: u64::try_from(c.forwarders).unwrap_or(u64::MAX),
             forward_queue: u64::try_from(c.forward_queue).unwrap_or(u64::MAX),
+            transfer_allow_from: c
+                .transfer_allow_from
+                .iter()
+                .map(|p| p.to_string())
+                .collect(),
+            notify_targets: c.notify_targets.iter().map(|a| a.to_string()).collect(),
+            tsig_keys: c.tsig_keys.clone(),
+            tcp_max_connections: u64::try_from(c.tcp_max_connections).unwrap_or(u64::MAX),
+            tcp_idle_timeout_seconds: c.tcp_idle_timeout_seconds,
+            http_max_connections: u64::try_from(c.http_max_connections).unwrap_or(u64::MAX),
+            recursion_allow_from: c
+                .recursion_allow_from
+                .iter()
+                .map(|p| p.to_string())
+                .collect(),
         }
     }
 
@@ -748,6 +803,15 @@ impl Raw {
             "pinWorkers" => self.pin_workers = Some(boolean(key, v)?),
             "forwarders" => self.forwarders = uint(key, v, 1, MAX_FORWARDERS)?,
             "forwardQueue" => self.forward_queue = uint(key, v, 1, MAX_FORWARD_QUEUE)?,
+            "transferAllowFrom" => self.transfer_allow_from = string_list(key, v)?,
+            "notifyTargets" => self.notify_targets = string_list(key, v)?,
+            "tsigKeys" => self.tsig_keys = tsig_keys(v, warnings)?,
+            "tcpMaxConnections" => self.tcp_max_connections = uint(key, v, 1, MAX_CONNECTIONS)?,
+            "tcpIdleTimeoutSeconds" => {
+                self.tcp_idle_timeout_seconds = uint(key, v, 1, MAX_IDLE_SECONDS)?;
+            }
+            "httpMaxConnections" => self.http_max_connections = uint(key, v, 1, MAX_CONNECTIONS)?,
+            "recursionAllowFrom" => self.recursion_allow_from = string_list(key, v)?,
             // KEYS and this match are kept in step by the `every_key_is_applied` test.
             _ => warnings.push(format!("{UNKNOWN_KEY_PREFIX}{key:?} ignored")),
         }
@@ -793,6 +857,65 @@ impl Raw {
         }
         Ok(())
     }
+}
+
+/// `tsigKeys`: a list of `{name, algorithm, secret}` (field names case-insensitive; the
+/// algorithm defaults to `hmac-sha256`, the secret is base64). Errors never echo a secret.
+fn tsig_keys(
+    v: &Value,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<crate::dns::tsig::TsigKey>, ConfigError> {
+    const SHAPE: &str = "a list of {name, algorithm, secret}";
+    let wrong = |key: String, expected, v: &Value| ConfigError::WrongType {
+        key,
+        expected,
+        got: json_type_name(v).to_string(),
+    };
+    let Value::Array(items) = v else {
+        return Err(wrong("tsigKeys".into(), SHAPE, v));
+    };
+    let mut out: Vec<crate::dns::tsig::TsigKey> = Vec::with_capacity(items.len());
+    for item in items {
+        let Value::Object(map) = item else {
+            return Err(wrong("tsigKeys".into(), SHAPE, item));
+        };
+        let (mut name, mut alg, mut secret) = (None, None, None);
+        for (k, fv) in map {
+            let slot = match k.to_ascii_lowercase().as_str() {
+                "name" => &mut name,
+                "algorithm" => &mut alg,
+                "secret" => &mut secret,
+                _ => {
+                    warnings.push(format!("{UNKNOWN_KEY_PREFIX}\"tsigKeys.{k}\" ignored"));
+                    continue;
+                }
+            };
+            match fv {
+                Value::String(s) => *slot = Some(s.clone()),
+                Value::Null => {}
+                _ => return Err(wrong(format!("tsigKeys.{k}"), "a string", fv)),
+            }
+        }
+        let key = crate::dns::tsig::TsigKey::parse(
+            name.as_deref().unwrap_or(""),
+            alg.as_deref().unwrap_or(crate::dns::tsig::ALGORITHM),
+            secret.as_deref().unwrap_or(""),
+        )
+        .map_err(|value| ConfigError::InvalidValue {
+            key: "tsigKeys",
+            value,
+            expected: "{name, algorithm: \"hmac-sha256\", secret: base64}",
+        })?;
+        if out.iter().any(|o| o.name() == key.name()) {
+            return Err(ConfigError::InvalidValue {
+                key: "tsigKeys",
+                value: format!("duplicate key name {:?}", key.name()),
+                expected: "distinct key names",
+            });
+        }
+        out.push(key);
+    }
+    Ok(out)
 }
 
 /// Renders a JSON value for an error message: compact, at most ~60 characters.
@@ -993,6 +1116,13 @@ pub fn default_config() -> Config {
         pin_workers: None,
         forwarders: 2,
         forward_queue: 1024,
+        transfer_allow_from: Vec::new(),
+        notify_targets: Vec::new(),
+        tsig_keys: Vec::new(),
+        tcp_max_connections: 256,
+        tcp_idle_timeout_seconds: 10,
+        http_max_connections: crate::http::MAX_CONNS,
+        recursion_allow_from: Vec::new(),
     }
 }
 
@@ -1252,6 +1382,26 @@ impl Config {
         );
         m.insert("Forwarders".into(), self.forwarders.into());
         m.insert("ForwardQueue".into(), self.forward_queue.into());
+        let texts = |v: Vec<String>| Value::Array(v.into_iter().map(Value::String).collect());
+        let prefixes = self.transfer_allow_from.iter().map(|p| p.to_string());
+        m.insert("TransferAllowFrom".into(), texts(prefixes.collect()));
+        let targets = self.notify_targets.iter().map(|a| a.to_string());
+        m.insert("NotifyTargets".into(), texts(targets.collect()));
+        let keys = self.tsig_keys.iter().map(|k| {
+            serde_json::json!({"Name": k.name(), "Algorithm": crate::dns::tsig::ALGORITHM, "Secret": "******"})
+        });
+        m.insert("TsigKeys".into(), Value::Array(keys.collect()));
+        m.insert("TcpMaxConnections".into(), self.tcp_max_connections.into());
+        m.insert(
+            "TcpIdleTimeoutSeconds".into(),
+            self.tcp_idle_timeout_seconds.into(),
+        );
+        m.insert(
+            "HttpMaxConnections".into(),
+            self.http_max_connections.into(),
+        );
+        let allow = self.recursion_allow_from.iter().map(|p| p.to_string());
+        m.insert("RecursionAllowFrom".into(), texts(allow.collect()));
         Value::Object(m)
     }
 }
@@ -1447,6 +1597,46 @@ fn validate_raw(
             let value = raw.forward_queue.to_string();
             out_of_range("forwardQueue", value, 1, MAX_FORWARD_QUEUE)
         })?;
+    let transfer_allow_from = raw
+        .transfer_allow_from
+        .iter()
+        .map(|p| {
+            crate::acl::Cidr::parse(p).ok_or_else(|| ConfigError::InvalidValue {
+                key: "transferAllowFrom",
+                value: format!("{p:?}"),
+                expected: "an IP address or prefix (10.0.0.0/8, 2001:db8::/32)",
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let notify_targets = parse_resolvers("notifyTargets", &raw.notify_targets)?;
+    let connections = |key: &str, v: u64| {
+        usize::try_from(v)
+            .ok()
+            .filter(|_| (1..=MAX_CONNECTIONS).contains(&v))
+            .ok_or_else(|| out_of_range(key, v.to_string(), 1, MAX_CONNECTIONS))
+    };
+    let tcp_max_connections = connections("tcpMaxConnections", raw.tcp_max_connections)?;
+    let http_max_connections = connections("httpMaxConnections", raw.http_max_connections)?;
+    if !(1..=MAX_IDLE_SECONDS).contains(&raw.tcp_idle_timeout_seconds) {
+        let value = raw.tcp_idle_timeout_seconds.to_string();
+        return Err(out_of_range(
+            "tcpIdleTimeoutSeconds",
+            value,
+            1,
+            MAX_IDLE_SECONDS,
+        ));
+    }
+    let recursion_allow_from = raw
+        .recursion_allow_from
+        .iter()
+        .map(|p| {
+            crate::acl::Cidr::parse(p).ok_or_else(|| ConfigError::InvalidValue {
+                key: "recursionAllowFrom",
+                value: format!("{p:?}"),
+                expected: "an IP address or prefix (10.0.0.0/8, 2001:db8::/32)",
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
 
     Ok(Config {
         zk: raw.zk,
@@ -1503,6 +1693,13 @@ fn validate_raw(
         pin_workers: raw.pin_workers,
         forwarders,
         forward_queue,
+        transfer_allow_from,
+        notify_targets,
+        tsig_keys: raw.tsig_keys,
+        tcp_max_connections,
+        tcp_idle_timeout_seconds: raw.tcp_idle_timeout_seconds,
+        http_max_connections,
+        recursion_allow_from,
     })
 }
 
@@ -2782,6 +2979,149 @@ mod tests {
     }
 
     #[test]
+    fn transfer_keys_default_read_validate_and_mask() {
+        let c = ok(&with("")).0;
+        assert!(c.transfer_allow_from.is_empty() && c.notify_targets.is_empty());
+        assert!(c.tsig_keys.is_empty());
+        let (c, warnings) = ok(&with(
+            r#""transferAllowFrom": ["127.0.0.0/8", "10.1.2.3", "2001:db8::/32"],
+               "NOTIFYTARGETS": ["127.0.0.1:5353", "10.0.0.1"],
+               "tsigKeys": [{"Name": "Xfr.", "secret": "c2VjcmV0", "extra": 1}]"#,
+        ));
+        let prefixes: Vec<String> = c
+            .transfer_allow_from
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(prefixes, ["127.0.0.0/8", "10.1.2.3/32", "2001:db8::/32"]);
+        assert_eq!(
+            c.notify_targets,
+            [
+                "127.0.0.1:5353".parse().unwrap(),
+                "10.0.0.1:53".parse().unwrap()
+            ]
+        );
+        assert_eq!(c.tsig_keys[0].name(), "xfr.");
+        assert!(warnings.iter().any(|w| w.contains("tsigKeys.extra")));
+        let j = c.masked_json();
+        assert_eq!(
+            j["TsigKeys"],
+            serde_json::json!([{"Name": "xfr.", "Algorithm": "hmac-sha256", "Secret": "******"}])
+        );
+        assert_eq!(
+            j["NotifyTargets"],
+            serde_json::json!(["127.0.0.1:5353", "10.0.0.1:53"])
+        );
+        // The inverse of validation keeps everything.
+        let mut again = c.clone();
+        again.validate().unwrap();
+        assert_eq!(again.tsig_keys, c.tsig_keys);
+        assert_eq!(again.transfer_allow_from, c.transfer_allow_from);
+        assert_eq!(again.notify_targets, c.notify_targets);
+
+        err(
+            &with(r#""transferAllowFrom": ["10.0.0.0/33"]"#),
+            &["transferAllowFrom", "10.0.0.0/33"],
+        );
+        err(
+            &with(r#""transferAllowFrom": ["any"]"#),
+            &["transferAllowFrom"],
+        );
+        err(
+            &with(r#""notifyTargets": ["ns2:53"]"#),
+            &["notifyTargets", "ns2:53"],
+        );
+        err(
+            &with(r#""notifyTargets": ["10.0.0.1", "10.0.0.1:53"]"#),
+            &["notifyTargets: duplicate"],
+        );
+        let e = err(
+            &with(r#""tsigKeys": [{"name": "k", "secret": "%%not-base64%%"}]"#),
+            &["tsigKeys", "not base64"],
+        );
+        assert!(!e.contains("%%not-base64%%"), "{e}");
+        err(
+            &with(r#""tsigKeys": [{"name": "k", "algorithm": "hmac-md5", "secret": "c2VjcmV0"}]"#),
+            &["tsigKeys", "hmac-md5"],
+        );
+        err(
+            &with(
+                r#""tsigKeys": [{"name": "k", "secret": "YQ=="}, {"name": "K.", "secret": "Yg=="}]"#,
+            ),
+            &["duplicate key name"],
+        );
+        let e = err(
+            &with(r#""tsigKeys": [{"name": "k", "secret": 12345}]"#),
+            &["tsigKeys.secret"],
+        );
+        assert!(!e.contains("12345"), "{e}");
+    }
+
+    #[test]
+    fn limit_keys_default_read_validate_and_show() {
+        let c = ok(&with("")).0;
+        assert_eq!(
+            (c.tcp_max_connections, c.tcp_idle_timeout_seconds),
+            (256, 10)
+        );
+        assert_eq!(c.http_max_connections, 256);
+        assert!(c.recursion_allow_from.is_empty());
+        let c = ok(&with(
+            r#""TCPMAXCONNECTIONS": 4, "tcpIdleTimeoutSeconds": 1, "httpMaxConnections": 2,
+               "recursionAllowFrom": ["10.1.2.3/8", "::1"]"#,
+        ))
+        .0;
+        assert_eq!((c.tcp_max_connections, c.tcp_idle_timeout_seconds), (4, 1));
+        assert_eq!(c.http_max_connections, 2);
+        let allow: Vec<String> = c
+            .recursion_allow_from
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(allow, ["10.0.0.0/8", "::1/128"]);
+        let j = c.masked_json();
+        assert_eq!(
+            j["RecursionAllowFrom"],
+            serde_json::json!(["10.0.0.0/8", "::1/128"])
+        );
+        assert_eq!(j["TcpIdleTimeoutSeconds"], 1);
+        let mut again = c.clone();
+        again.validate().unwrap();
+        assert_eq!(again.recursion_allow_from, c.recursion_allow_from);
+        err(
+            &with(r#""tcpMaxConnections": 0"#),
+            &["tcpMaxConnections: 0 is out of range"],
+        );
+        err(
+            &with(r#""httpMaxConnections": 16385"#),
+            &["httpMaxConnections: 16385"],
+        );
+        err(
+            &with(r#""tcpIdleTimeoutSeconds": 0"#),
+            &["tcpIdleTimeoutSeconds: 0"],
+        );
+        err(
+            &with(r#""tcpIdleTimeoutSeconds": "10""#),
+            &["tcpIdleTimeoutSeconds"],
+        );
+        err(
+            &with(r#""recursionAllowFrom": ["10.0.0.0/33"]"#),
+            &["recursionAllowFrom", "10.0.0.0/33"],
+        );
+        err(
+            &with(r#""recursionAllowFrom": "10.0.0.0/8""#),
+            &["recursionAllowFrom"],
+        );
+        let mut c = default_config();
+        c.state_file = Some(PathBuf::from("s.json"));
+        c.tcp_idle_timeout_seconds = 0;
+        assert!(c.validate().is_err());
+        c.tcp_idle_timeout_seconds = 10;
+        c.http_max_connections = 0;
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
     fn new_keys_are_validated() {
         err(
             &with(r#""ednsUdpSize": 511"#),
@@ -2929,6 +3269,13 @@ mod tests {
             "PinWorkers",
             "Forwarders",
             "ForwardQueue",
+            "TransferAllowFrom",
+            "NotifyTargets",
+            "TsigKeys",
+            "TcpMaxConnections",
+            "TcpIdleTimeoutSeconds",
+            "HttpMaxConnections",
+            "RecursionAllowFrom",
         ];
         assert_eq!(keys, want);
         assert_eq!(j["Masters"], Value::Null);

@@ -14,12 +14,17 @@
 //!   - [`records::labels`]: RFC 1123 / RFC 952 sanitisers, DomainFrag, the task hash.
 //!   - [`records::ip_sources`]: netinfo / docker / mesos / host task IPs.
 //!   - [`records::generator`]: every name pattern, and the enumeration data.
+//!   - [`records::reverse`]: the PTR index (`ptrOn`): one name per IP, or none.
 //! - [`snapshot`]: the immutable, epoch-versioned [`snapshot::Snapshot`] the workers answer
 //!   from, and the lock-free publish/read handle.
 //! - [`dns`]: the wire format ([`dns::wire`]), the answer rules ([`dns::answer`]), the UDP
-//!   workers ([`dns::worker`], batched I/O in [`dns::batch`]) and DNS over TCP ([`dns::tcp`]).
+//!   workers ([`dns::worker`], batched I/O in [`dns::batch`]) and DNS over TCP ([`dns::tcp`]);
+//!   zone transfers ([`dns::xfr`], TSIG in [`dns::tsig`]) and NOTIFY ([`dns::notify`]).
+//! - [`journal`]: the transferred zone's records and the recent differences IXFR answers from.
 //! - [`forward`]: names outside the domain: upstream selection, forwarder pool, cache.
+//! - [`acl`]: client allow-lists by prefix (`recursionAllowFrom`), checked before forwarding.
 //! - [`refresh`]: the refresh thread: fetch → build → publish; keeps the last good snapshot.
+//! - [`reload`]: hot reload (SIGHUP): which config keys apply live, which need a restart.
 //! - [`http`]: the read-only HTTP API (`/v1/...`), `/metrics`, `/health`, `/ready`.
 //! - [`metrics`]: per-thread counters, summed when read.
 //! - [`server`]: binds the sockets and starts every thread; [`logging`]: the stderr logger.
@@ -43,14 +48,17 @@
 //! Workers never block, lock or allocate per query: they read the snapshot through a cached
 //! `Arc` that is refreshed only when the published epoch moves.
 
+pub mod acl;
 pub mod config;
 pub mod dns;
 pub mod forward;
 pub mod http;
+pub mod journal;
 pub mod logging;
 pub mod mesos;
 pub mod metrics;
 pub mod records;
 pub mod refresh;
+pub mod reload;
 pub mod server;
 pub mod snapshot;

@@ -1,7 +1,7 @@
 //! The `mesos-dns` binary: command line (the original's Go-style `-config`, `-version`, `-v`
 //! plus GNU spellings), logging, exit codes (0 clean stop, 1 runtime failure, 2 bad config or
-//! command line), signals, and the offline modes `--validate`, `--dump-records` and `--demo`.
-//! All the work lives in the library.
+//! command line), signals (SIGTERM/SIGINT stop, SIGHUP reloads the config), and the offline
+//! modes `--validate`, `--dump-records` and `--demo`. All the work lives in the library.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -154,7 +154,7 @@ fn main() -> ExitCode {
     let result = if cli.dump_records {
         dump_records(&config)
     } else {
-        serve(&config, cli.demo)
+        serve(&config, &cli)
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -254,13 +254,42 @@ fn dump_records(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs the server until SIGTERM or SIGINT.
-fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
+/// SIGHUP: re-reads the config file (with the same command-line overrides) and hands it to
+/// the server, which applies it or refuses it whole; either way the outcome is logged and
+/// counted, and a refused or invalid config leaves the old one in effect.
+fn reload(srv: &server::Server, cli: &Cli) {
+    if cli.demo {
+        log::warn!("SIGHUP: the demo has no config file to reload");
+        return;
+    }
+    log::info!(
+        "SIGHUP: reloading {}",
+        config::resolve_path(&cli.config).display()
+    );
+    match load_config(cli) {
+        Err(e) => {
+            srv.reload_failed();
+            log::error!("config reload failed, keeping the old config: {e:#}");
+        }
+        Ok(new) => match srv.reload(new) {
+            Ok(changed) if changed.is_empty() => log::info!("config reloaded: nothing changed"),
+            Ok(changed) => log::info!(
+                "config reloaded: changed {}; applied now and at the next snapshot (refreshing)",
+                changed.join(", ")
+            ),
+            Err(e) => log::error!("config reload refused, keeping the old config: {e}"),
+        },
+    }
+}
+
+/// Runs the server until SIGTERM or SIGINT; SIGHUP reloads the config.
+fn serve(config: &Config, cli: &Cli) -> anyhow::Result<()> {
+    let demo = cli.demo;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
     }
-    // SIGHUP must not kill a resolver (its default action); hot reload comes later.
+    // SIGHUP must not kill a resolver (its default action): it reloads the config.
     let hup = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
         .context("installing signal handlers")?;
@@ -290,9 +319,7 @@ fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
             anyhow::bail!(fatal);
         }
         if hup.swap(false, Ordering::Relaxed) {
-            log::warn!(
-                "SIGHUP: configuration reload is not supported yet; restart to apply changes"
-            );
+            reload(&srv, cli);
         }
     }
     log::info!("shutting down");

@@ -43,6 +43,8 @@ pub enum Counter {
     Tcp,
     /// TCP connections closed at once because the connection cap was reached.
     TcpRejected,
+    /// Queries for the forwarder from a client outside `recursionAllowFrom`: REFUSED.
+    RecursionRefused,
     /// rcode NOERROR.
     RcodeNoError,
     /// rcode FORMERR.

@@ -6,7 +6,9 @@
 //! on recovery). This thread is the only one that does network I/O towards the masters or
 //! name lookups for records; it never touches a DNS socket. With `zk`, the ZooKeeper detector
 //! ([`crate::mesos::zk`]) sends each new masters list as [`Command::Masters`]; the thread
-//! switches to it and refreshes at once.
+//! switches to it and refreshes at once. A hot reload (SIGHUP) arrives as
+//! [`Command::Reload`]: the new record-shaping and fetch settings replace the old ones between
+//! two refreshes, and the thread refreshes at once, so the next snapshot carries them.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,6 +44,10 @@ pub struct RefreshStats {
     pub last_error: Mutex<String>,
     /// Leader detection status (ZooKeeper or static).
     pub detection: Arc<Detection>,
+    /// Config reloads applied (SIGHUP).
+    pub reloads_ok: AtomicU64,
+    /// Config reloads refused (invalid config, or a key that needs a restart).
+    pub reloads_failed: AtomicU64,
 }
 
 impl RefreshStats {
@@ -62,8 +68,39 @@ pub enum Command {
     RefreshNow,
     /// Use this masters list (leader first) from now on, and refresh now.
     Masters(Vec<String>),
+    /// Hot reload: use these settings from now on, and refresh now.
+    Reload(Box<Reload>),
     /// Stop the thread.
     Stop,
+}
+
+/// The settings a hot reload hands to the refresh thread, all taken from one validated config.
+#[derive(Debug, Clone)]
+pub struct Reload {
+    /// Record shaping.
+    pub gen_config: GenConfig,
+    /// Zone parameters (TTL, SOA, `ptrOn`, ...).
+    pub zone: Zone,
+    /// The state source (masters or `stateFile`, TLS, auth, limits).
+    pub fetcher: Fetcher,
+    /// The new masters list; `None` keeps the current one (with `zk`, the detector owns it).
+    pub masters: Option<Vec<String>>,
+    /// `refreshSeconds`.
+    pub period: Duration,
+}
+
+impl Reload {
+    /// The reload settings of a validated config (reads its certificate, key and IAM files).
+    pub fn from_config(config: &Config) -> Result<Reload, SetupError> {
+        let zk_owns_masters = !config.zk.is_empty() && config.state_file.is_none();
+        Ok(Reload {
+            gen_config: GenConfig::from_config(config),
+            zone: Zone::from_config(config),
+            fetcher: fetcher_for(config)?,
+            masters: (!zk_owns_masters).then(|| initial_masters(config)),
+            period: Duration::from_secs(config.refresh_seconds.max(1)),
+        })
+    }
 }
 
 /// Everything one refresh needs.
@@ -132,6 +169,18 @@ impl Refresher {
             self.wait_for_masters = false;
         }
         self.masters = masters;
+    }
+
+    /// Applies a hot reload; the next refresh uses the new settings.
+    pub fn apply(&mut self, r: Reload) {
+        self.fetcher = r.fetcher;
+        self.gen_config = r.gen_config;
+        self.zone = r.zone;
+        if let Some(masters) = r.masters {
+            self.wait_for_masters =
+                self.fetcher.state_file.is_none() && masters.iter().all(String::is_empty);
+            self.masters = masters;
+        }
     }
 
     /// The masters list in use.
@@ -239,7 +288,7 @@ pub struct RefreshThread {
 
 impl RefreshThread {
     /// Starts the thread; it refreshes at once, then every `period`.
-    pub fn spawn(mut refresher: Refresher, period: Duration) -> std::io::Result<RefreshThread> {
+    pub fn spawn(mut refresher: Refresher, mut period: Duration) -> std::io::Result<RefreshThread> {
         let (tx, rx): (Sender<Command>, Receiver<Command>) = crossbeam_channel::bounded(16);
         let join = std::thread::Builder::new()
             .name("refresh".into())
@@ -254,11 +303,20 @@ impl RefreshThread {
                                 match cmd {
                                     Command::Masters(l) => list = l,
                                     Command::RefreshNow => {}
+                                    Command::Reload(r) => {
+                                        period = r.period;
+                                        refresher.apply(*r);
+                                    }
                                     Command::Stop => return,
                                 }
                             }
                             log::debug!("masters list from ZooKeeper: {list:?}");
                             refresher.set_masters(list);
+                        }
+                        Ok(Command::Reload(r)) => {
+                            log::debug!("applying the reloaded config; refreshing now");
+                            period = r.period;
+                            refresher.apply(*r);
                         }
                         Ok(Command::Stop) | Err(RecvTimeoutError::Disconnected) => return,
                     }

@@ -4,7 +4,9 @@
 //!
 //! Owns thread start-up order and the worker count / pinning policy; holds no query logic.
 //! With `zk` it also starts the ZooKeeper detector, which feeds the refresh thread, and
-//! reports a fatal `zkDetectionTimeout` through [`Server::fatal_error`].
+//! reports a fatal `zkDetectionTimeout` through [`Server::fatal_error`]. With
+//! `transferAllowFrom` / `notifyTargets` it hooks the IXFR journal and the NOTIFY thread onto
+//! the snapshot handle before the first publish. [`Server::reload`] applies a hot reload.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,15 +14,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use parking_lot::{Mutex, RwLock};
+
+use crate::acl::AllowList;
 use crate::config::Config;
 use crate::dns::answer::AnswerConfig;
-use crate::dns::{tcp, worker};
+use crate::dns::xfr::Xfr;
+use crate::dns::{notify, tcp, worker};
 use crate::forward::Forwarder;
 use crate::http::api::ApiState;
 use crate::http::{HttpServer, HttpStats};
+use crate::journal::Journal;
 use crate::mesos::zk::{Detector, ZkUrl};
 use crate::metrics::Registry;
-use crate::refresh::{Command, RefreshStats, RefreshThread, Refresher};
+use crate::refresh::{Command, RefreshStats, RefreshThread, Refresher, Reload};
 use crate::snapshot::SnapshotHandle;
 
 /// Why the server could not start.
@@ -69,6 +76,24 @@ pub struct Server {
     detector: Option<Detector>,
     started: Instant,
     zk_detection_timeout: u64,
+    /// Hot reload: the config in effect, the HTTP API's copy and the forwarder.
+    live: Mutex<Config>,
+    api: Option<Arc<ApiState>>,
+    forwarder: Option<Arc<Forwarder>>,
+}
+
+/// Why [`Server::reload`] refused a new config (the old one stays in effect).
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// Keys that cannot change without a restart.
+    #[error("changing {} needs a restart", .0.join(", "))]
+    NeedsRestart(Vec<String>),
+    /// The masters client cannot be set up (certificate, key or IAM file).
+    #[error(transparent)]
+    Masters(#[from] crate::mesos::fetch::SetupError),
+    /// The refresh thread is gone or its queue is full.
+    #[error("the refresh thread does not take commands")]
+    RefreshBusy,
 }
 
 /// Number of worker threads: `workers`, or one per available core.
@@ -93,6 +118,8 @@ pub fn start(config: &Config) -> Result<Server, StartError> {
         forward: config.external_on,
     };
 
+    let recursion_allow = Arc::new(AllowList::new(config.recursion_allow_from.clone()));
+
     let mut workers = Vec::new();
     let (mut dns_udp, mut dns_tcp) = (None, None);
     let mut forwarder = None;
@@ -112,6 +139,7 @@ pub fn start(config: &Config) -> Result<Server, StartError> {
                 forwarder: forwarder.clone(),
                 handle: handle.clone(),
                 config: answer_cfg.clone(),
+                recursion_allow: recursion_allow.clone(),
                 counters: metrics.new_block(),
                 shutdown: shutdown.clone(),
                 core: pin.then(|| cores[index % cores.len()]),
@@ -120,13 +148,27 @@ pub fn start(config: &Config) -> Result<Server, StartError> {
             workers.push(worker::spawn(spec)?);
         }
         let tcp_addr = listener.local_addr()?;
+        // Zone transfers: the IXFR journal (only when someone may transfer) and the NOTIFY
+        // thread, both fed by publish hooks, journal first.
+        let journal = (!config.transfer_allow_from.is_empty()).then(Arc::<Journal>::default);
+        if let Some(j) = journal.clone() {
+            handle.on_publish(Box::new(move |old, new| j.record(old, new)));
+        }
+        if !config.notify_targets.is_empty() {
+            let key = config.tsig_keys.first().cloned();
+            let (n, join) = notify::spawn(config.notify_targets.clone(), key, shutdown.clone())?;
+            handle.on_publish(Box::new(move |old, new| n.published(old, new)));
+            workers.push(join);
+        }
         workers.push(tcp::spawn(
             listener,
             handle.clone(),
             answer_cfg,
-            tcp::TcpLimits::default(),
+            tcp::TcpLimits::from_config(config),
             metrics.clone(),
             forwarder.clone(),
+            Arc::new(Xfr::new(config, journal)),
+            recursion_allow,
             shutdown.clone(),
         )?);
         log::info!(
@@ -138,17 +180,19 @@ pub fn start(config: &Config) -> Result<Server, StartError> {
     }
 
     let mut http_server = None;
+    let mut api = None;
     if config.http_on {
         let addr = SocketAddr::new(config.http_listener, config.http_port);
         let state = Arc::new(ApiState {
             handle: handle.clone(),
-            config: config.clone(),
+            config: RwLock::new(Arc::new(config.clone())),
             metrics: metrics.clone(),
             refresh: refresh_stats.clone(),
             http: HttpStats::default(),
             version: env!("CARGO_PKG_VERSION"),
-            forwarder,
+            forwarder: forwarder.clone(),
         });
+        api = Some(state.clone());
         let srv = HttpServer::start(addr, state, shutdown.clone()).map_err(|source| {
             StartError::Bind {
                 what: "HTTP",
@@ -197,6 +241,9 @@ pub fn start(config: &Config) -> Result<Server, StartError> {
         detector,
         started,
         zk_detection_timeout: config.zk_detection_timeout,
+        live: Mutex::new(config.clone()),
+        api,
+        forwarder,
     })
 }
 
@@ -249,6 +296,54 @@ impl Server {
                 self.zk_detection_timeout
             )
         })
+    }
+
+    /// Hot reload (SIGHUP) with `new`, a validated config: refused whole, keeping the old
+    /// config, when a key that needs a restart changed ([`crate::reload`]); else the
+    /// forwarder and `/v1/config` switch at once, and the refresh thread takes the record,
+    /// zone and fetch settings and refreshes at once, so the next snapshot carries them.
+    /// Returns the changed keys. Counted in `mesos_dns_config_reloads_total`.
+    pub fn reload(&self, new: Config) -> Result<Vec<String>, ReloadError> {
+        let result = self.try_reload(new);
+        let counter = match result {
+            Ok(_) => &self.refresh_stats.reloads_ok,
+            Err(_) => &self.refresh_stats.reloads_failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        result
+    }
+
+    /// Counts a reload that failed before [`Server::reload`] (the file did not validate).
+    pub fn reload_failed(&self) {
+        self.refresh_stats
+            .reloads_failed
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn try_reload(&self, new: Config) -> Result<Vec<String>, ReloadError> {
+        let mut live = self.live.lock();
+        let restart = crate::reload::restart_keys(&live, &new);
+        if !restart.is_empty() {
+            return Err(ReloadError::NeedsRestart(restart));
+        }
+        let changed = crate::reload::changed_keys(&live, &new);
+        let settings = Reload::from_config(&new)?;
+        let commands = &self
+            .refresh
+            .as_ref()
+            .ok_or(ReloadError::RefreshBusy)?
+            .commands;
+        commands
+            .try_send(Command::Reload(Box::new(settings)))
+            .map_err(|_| ReloadError::RefreshBusy)?;
+        if let Some(f) = &self.forwarder {
+            f.reload(&new);
+        }
+        if let Some(api) = &self.api {
+            *api.config.write() = Arc::new(new.clone());
+        }
+        *live = new;
+        Ok(changed)
     }
 
     /// Stops the threads: workers finish their current batch and exit.

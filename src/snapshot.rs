@@ -21,6 +21,7 @@ use parking_lot::Mutex;
 
 use crate::config::Config;
 use crate::records::generator::{Enumeration, GenStats, Generated, RecordSet, RrSet};
+use crate::records::reverse::ReverseIndex;
 
 /// Zone-wide parameters copied from the config into each snapshot, so every answer from one
 /// snapshot is consistent even if a reload changes the config between refreshes.
@@ -48,6 +49,8 @@ pub struct Zone {
     pub recurse_on: bool,
     /// Whether TC may be set.
     pub set_truncate_bit: bool,
+    /// `ptrOn`: build the reverse index.
+    pub ptr_on: bool,
 }
 
 impl Zone {
@@ -65,6 +68,7 @@ impl Zone {
             srv_weight: c.srv_default_weight,
             recurse_on: c.recurse_on,
             set_truncate_bit: c.set_truncate_bit,
+            ptr_on: c.ptr_on,
         }
     }
 }
@@ -88,6 +92,8 @@ pub struct Snapshot {
     pub stats: GenStats,
     /// The `leader` string of the state it was built from.
     pub leader: String,
+    /// PTR records (`ptrOn`; empty when off): see [`crate::records::reverse`].
+    pub reverse: ReverseIndex,
 }
 
 /// Current unix time in seconds.
@@ -107,6 +113,11 @@ impl Snapshot {
             Some(p) => (now as u32).max(p.serial.wrapping_add(1)),
             None => now as u32,
         };
+        let reverse = if zone.ptr_on {
+            ReverseIndex::build(&generated.records, &generated.task_addrs, &zone.domain)
+        } else {
+            ReverseIndex::default()
+        };
         Snapshot {
             epoch: prev.map_or(1, |p| p.epoch + 1),
             serial,
@@ -116,6 +127,7 @@ impl Snapshot {
             enumeration: generated.enumeration,
             stats: generated.stats,
             leader,
+            reverse,
         }
     }
 
@@ -161,6 +173,20 @@ pub struct SnapshotHandle {
     /// Replaced snapshots, dropped by the publisher once no reader holds them, so the memory
     /// of a large zone is never freed on a worker's query path.
     retired: Mutex<Vec<Arc<Snapshot>>>,
+    /// Run after each publish (the IXFR journal, the NOTIFY sender): see [`Self::on_publish`].
+    hooks: PublishHooks,
+}
+
+/// A publish hook: `(replaced, new)`, run on the publishing thread once readers see `new`.
+pub type PublishHook = Box<dyn Fn(Option<&Snapshot>, &Snapshot) + Send + Sync>;
+
+#[derive(Default)]
+struct PublishHooks(Mutex<Vec<PublishHook>>);
+
+impl std::fmt::Debug for PublishHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PublishHooks({})", self.0.lock().len())
+    }
 }
 
 impl SnapshotHandle {
@@ -173,13 +199,22 @@ impl SnapshotHandle {
     pub fn publish(&self, snap: Snapshot) {
         let epoch = snap.epoch;
         let snap = Arc::new(snap);
-        let old = self.current.lock().replace(snap);
+        let old = self.current.lock().replace(snap.clone());
         self.epoch.store(epoch, Ordering::Release);
+        for hook in self.hooks.0.lock().iter() {
+            hook(old.as_deref(), &snap);
+        }
+        drop(snap);
         let mut retired = self.retired.lock();
         if let Some(old) = old {
             retired.push(old);
         }
         self.collect(&mut retired);
+    }
+
+    /// Adds a hook run after every later publish, in the order added.
+    pub fn on_publish(&self, hook: PublishHook) {
+        self.hooks.0.lock().push(hook);
     }
 
     /// Drops retired snapshots that no reader holds any more. Called on every publish; the

@@ -110,7 +110,11 @@ fn build_snapshot() -> Snapshot {
         soa_mname: "ns1.mesos.".into(),
     };
     let generated = generate(&state, &cfg, &[], &NoHosts);
-    let zone = Zone::from_config(&Config::default());
+    // ptrOn, so the reverse (PTR) path is covered too.
+    let zone = Zone::from_config(&Config {
+        ptr_on: true,
+        ..Config::default()
+    });
     Snapshot::new(generated, zone, state.leader.as_str().to_owned(), None)
 }
 
@@ -219,6 +223,8 @@ struct Names {
     aaaa: String,
     srv: String,
     big_srv: String,
+    /// A reverse name with a PTR record.
+    ptr: String,
 }
 
 fn pick_names(snap: &Snapshot) -> Names {
@@ -254,16 +260,23 @@ fn pick_names(snap: &Snapshot) -> Names {
         .unwrap_or(0);
     let big_srv = find(&|_, rr| rr.srv.len() == most);
     assert!(most >= 20, "the zone needs a large SRV set, has {most}");
+    let ptr = snap
+        .reverse
+        .iter()
+        .map(|(n, _)| n.to_owned())
+        .min()
+        .expect("a PTR record in the synthetic zone");
     Names {
         a,
         aaaa,
         srv,
         big_srv,
+        ptr,
     }
 }
 
 fn cases(n: &Names) -> Vec<Case> {
-    use rtype::{A, AAAA, ANY, MX, NS, SOA, SRV};
+    use rtype::{A, AAAA, ANY, MX, NS, PTR, SOA, SRV};
     let formerr = |e| Expect::rcode(rcode::FORMERR, Disposition::Malformed(e));
     let mut v = vec![
         case("A hit", encode(QUERY, &n.a, A, None), Expect::ok(1, 0)),
@@ -286,6 +299,16 @@ fn cases(n: &Names) -> Vec<Case> {
             "SRV hit with glue",
             encode(QUERY, &n.srv, SRV, Some((1232, 0))),
             Expect::ok(2, 2),
+        ),
+        case(
+            "PTR hit",
+            encode(QUERY, &n.ptr, PTR, None),
+            Expect::ok(1, 0),
+        ),
+        case(
+            "NODATA for a reverse name we own (A)",
+            encode(QUERY, &n.ptr, A, Some((1232, 0))),
+            Expect::rcode(rcode::NOERROR, Disposition::Authoritative),
         ),
         case(
             "NXDOMAIN",

@@ -5,8 +5,11 @@
 //! versus NODATA, the empty-SRV rule, ANY, `.*` stripping, the case rules, shuffling, SRV glue,
 //! truncation (drop additionals, then answers from the end; TC per `SetTruncateBit`), EDNS(0)
 //! (OPT echo with our payload size, BADVERS), SERVFAIL before the first snapshot and REFUSED
-//! outside the domain. Never allocates once its [`Scratch`] has grown to the largest answer
+//! outside the domain. AXFR/IXFR over UDP follow [`crate::dns::xfr::answer_udp`]. Never allocates once its [`Scratch`] has grown to the largest answer
 //! seen, never locks, never panics on any input.
+//!
+//! With `ptrOn`, reverse names that have a PTR in the snapshot are answered here too (see
+//! `answer_reverse`); other reverse names are outside the domain like any other name.
 
 use crate::dns::wire::{
     self, Mark, Name, ParseError, Query, ReplyWriter, Section, Soa, Srv, flag, rcode, rtype,
@@ -160,12 +163,30 @@ pub fn answer(
         None => wire_in_domain(q.qname(), cfg.domain.as_bytes()),
     };
     if !in_domain {
+        // `ptrOn`: a reverse name with a PTR in the snapshot is ours (see `answer_reverse`).
+        let name = text_len.map_or("", |n| as_str(text.get(..n).unwrap_or(&[])));
+        if let Some(o) = answer_reverse(pkt, &q, transport, snap, name, cfg, out) {
+            return o;
+        }
         if cfg.forward {
             return simple(0, rcode::NOERROR, Disposition::Forward);
         }
         // The original's reply when it has no upstream: QR + RD only, question echoed.
         let len = refused_reply(pkt, &q, cfg, out);
         return simple(len, rcode::REFUSED, Disposition::Refused);
+    }
+    if matches!(q.qtype, rtype::AXFR | rtype::IXFR) {
+        // Zone transfers are served over TCP by dns::xfr; this is the UDP rule.
+        let (len, rc) = crate::dns::xfr::answer_udp(
+            pkt,
+            &q,
+            transport,
+            snap,
+            &cfg.domain,
+            cfg.edns_udp_size,
+            out,
+        );
+        return simple(len, rc, Disposition::Authoritative);
     }
     let Some(snap) = snap else {
         let len =
@@ -556,4 +577,83 @@ fn write_authority(
         }
     }
     true
+}
+
+/// A reverse name (`in-addr.arpa.` / `ip6.arpa.`) that has a PTR in the snapshot's reverse
+/// index: answered authoritatively (AA, RA = `recurseon`). PTR and ANY get the PTR with the
+/// zone's TTL; any other type is NODATA with the Mesos zone's SOA in the authority section
+/// (owner: the question, TTL `ttl`), the same NODATA rule as in the domain. `None` when the
+/// name is not ours (no snapshot, `ptrOn` off, no PTR for it, or a zone transfer): the
+/// caller forwards it or says REFUSED. One hash probe, no allocation.
+fn answer_reverse(
+    pkt: &[u8],
+    q: &Query,
+    transport: Transport,
+    snap: Option<&Snapshot>,
+    name: &str,
+    cfg: &AnswerConfig,
+    out: &mut [u8],
+) -> Option<Outcome> {
+    let snap = snap?;
+    if snap.reverse.is_empty()
+        || !crate::records::reverse::is_reverse_name(name)
+        || matches!(q.qtype, rtype::AXFR | rtype::IXFR)
+    {
+        return None;
+    }
+    let target_id = snap.reverse.get(name)?;
+    let mut target = [0u8; wire::MAX_NAME_LEN];
+    let target_len = wire::text_to_wire(snap.records.name(target_id).as_bytes(), &mut target)?;
+    let zone = &snap.zone;
+    let limit = match transport {
+        Transport::Tcp => wire::MAX_MESSAGE_LEN,
+        Transport::Udp => match q.edns {
+            None => usize::from(wire::MIN_UDP_PAYLOAD),
+            Some(e) => usize::from(e.udp_size.clamp(
+                wire::MIN_UDP_PAYLOAD,
+                cfg.edns_udp_size.max(wire::MIN_UDP_PAYLOAD),
+            )),
+        },
+    };
+    let mut w = ReplyWriter::new(out, limit);
+    if q.edns.is_some() {
+        w.reserve_opt();
+    }
+    let mut flags = q.reply_flags() | flag::AA;
+    if zone.recurse_on {
+        flags |= flag::RA;
+    }
+    w.header(q.id, flags);
+    w.set_rcode(rcode::NOERROR);
+    w.copy_question(q.question_bytes(pkt)).ok()?;
+    let written = if matches!(q.qtype, rtype::PTR | rtype::ANY) {
+        let rdata = target.get(..target_len).unwrap_or(&[]);
+        w.rr(Section::Answer, Name::Question, rtype::PTR, zone.ttl, rdata)
+    } else {
+        let soa = Soa {
+            mname: Name::Text(zone.mname.as_bytes()),
+            rname: Name::Text(zone.rname.as_bytes()),
+            serial: snap.serial,
+            refresh: zone.refresh,
+            retry: zone.retry,
+            expire: zone.expire,
+            minimum: zone.minimum,
+        };
+        w.soa(Section::Authority, Name::Question, zone.ttl, &soa)
+    };
+    // One record after a question of at most 255 octets always fits in 512; kept for safety.
+    let truncated = written.is_err() && zone.set_truncate_bit;
+    if truncated {
+        w.set_tc();
+    }
+    if let Some(e) = q.edns {
+        let _ = w.opt(cfg.edns_udp_size, 0, e.do_bit);
+    }
+    Some(Outcome {
+        len: w.finish(),
+        rcode: rcode::NOERROR,
+        qtype: q.qtype,
+        truncated,
+        disposition: Disposition::Authoritative,
+    })
 }

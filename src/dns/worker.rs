@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
+use crate::acl::AllowList;
 use crate::dns::answer::{AnswerConfig, Disposition, Scratch, Transport, answer};
 use crate::dns::batch::{BATCH, Batch};
 use crate::forward::Forwarder;
@@ -65,6 +66,8 @@ pub struct WorkerSpec {
     pub handle: Arc<SnapshotHandle>,
     /// Answer settings.
     pub config: AnswerConfig,
+    /// `recursionAllowFrom`: who may have queries forwarded (others get REFUSED).
+    pub recursion_allow: Arc<AllowList>,
     /// Its counters.
     pub counters: Arc<WorkerCounters>,
     /// Set to stop.
@@ -114,7 +117,7 @@ fn run(spec: WorkerSpec) {
         let snap = reader.get();
         for i in 0..n.min(BATCH) {
             let (query, reply) = batch.slot(i);
-            let outcome = answer(
+            let mut outcome = answer(
                 query,
                 Transport::Udp,
                 snap,
@@ -122,6 +125,16 @@ fn run(spec: WorkerSpec) {
                 reply,
                 &mut scratch,
             );
+            if outcome.disposition == Disposition::Forward
+                && !spec
+                    .recursion_allow
+                    .permits_peer(batch.peer(i).map(|p| p.ip()))
+            {
+                let (query, reply) = batch.slot(i);
+                let size = spec.config.edns_udp_size;
+                outcome = crate::acl::refused_outcome(query, outcome.qtype, size, reply);
+                counters.bump(Counter::RecursionRefused);
+            }
             counters.record(&outcome);
             let mut len = outcome.len;
             if outcome.disposition == Disposition::Forward

@@ -136,6 +136,16 @@ impl Cache {
         (h, shard)
     }
 
+    /// Drops every entry (hot reload changed the upstreams); counters are kept.
+    pub(crate) fn clear(&self) {
+        for shard in self.shards.iter() {
+            let mut s = shard.0.lock();
+            s.map.clear();
+            s.slots.clear();
+            s.hand = 0;
+        }
+    }
+
     /// Copies the fresh entry for `key` into `out`. A miss (or a reply longer than `out`)
     /// returns `None`.
     pub(crate) fn lookup(&self, key: &[u8], now: Instant, out: &mut [u8]) -> Option<Hit> {

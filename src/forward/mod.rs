@@ -36,10 +36,11 @@ mod upstream;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::sync::Arc;
-use std::sync::atomic::{Ordering, fence};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Sender, TrySendError};
+use parking_lot::RwLock;
 
 use self::cache::{Cache, KEY_MAX};
 use self::pool::{Job, MAX_QUERY, Waker};
@@ -69,14 +70,18 @@ pub struct Forwarder {
 /// What the workers, the pool threads and the TCP connections share.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    upstreams: Upstreams,
+    /// The upstream lists, swapped whole by [`Forwarder::reload`]. A query takes the `Arc`
+    /// once and keeps it until it is answered, so the upstream indices it holds stay valid.
+    upstreams: RwLock<Arc<Upstreams>>,
     cache: Cache,
     counters: ForwardCounters,
     /// The UDP workers' sockets, by worker index.
     sockets: Vec<Arc<UdpSocket>>,
     wakers: Vec<Waker>,
-    timeout: Duration,
-    set_truncate_bit: bool,
+    /// Per-upstream timeout in milliseconds (`timeout`; reloadable).
+    timeout_ms: AtomicU64,
+    /// `SetTruncateBit` (reloadable).
+    set_truncate_bit: AtomicBool,
     edns_udp_size: u16,
 }
 
@@ -133,19 +138,17 @@ impl Forwarder {
         let wakers = (0..threads)
             .map(|_| Waker::new())
             .collect::<io::Result<Vec<_>>>()?;
-        let timeout_secs = if config.timeout_seconds == 0 {
-            5
-        } else {
-            config.timeout_seconds
-        };
         let shared = Arc::new(Shared {
-            upstreams: Upstreams::new(&config.resolvers, &config.zone_resolvers),
+            upstreams: RwLock::new(Arc::new(Upstreams::new(
+                &config.resolvers,
+                &config.zone_resolvers,
+            ))),
             cache: Cache::new(config.cache_size),
             counters: ForwardCounters::default(),
             sockets,
             wakers,
-            timeout: Duration::from_secs(timeout_secs),
-            set_truncate_bit: config.set_truncate_bit,
+            timeout_ms: AtomicU64::new(timeout_ms(config)),
+            set_truncate_bit: AtomicBool::new(config.set_truncate_bit),
             edns_udp_size: config.edns_udp_size,
         });
         let (tx, rx) = crossbeam_channel::bounded(capacity);
@@ -166,6 +169,30 @@ impl Forwarder {
             capacity,
             threads,
         }))
+    }
+
+    /// Hot reload: takes `resolvers`, `zoneResolvers`, `timeout` and `SetTruncateBit` from
+    /// `config`. New upstream lists replace the old ones whole (queries in flight finish on
+    /// the lists they started with; per-upstream counters start again) and empty the cache,
+    /// whose answers came from the old routes. Unchanged lists are kept with their health.
+    pub fn reload(&self, config: &Config) {
+        let sh = &*self.shared;
+        sh.timeout_ms.store(timeout_ms(config), Ordering::Relaxed);
+        sh.set_truncate_bit
+            .store(config.set_truncate_bit, Ordering::Relaxed);
+        let same = sh
+            .upstreams()
+            .configured_as(&config.resolvers, &config.zone_resolvers);
+        if !same {
+            let new = Upstreams::new(&config.resolvers, &config.zone_resolvers);
+            *sh.upstreams.write() = Arc::new(new);
+            sh.cache.clear();
+            log::info!(
+                "forwarding: now {} default upstreams, {} zones; cache emptied",
+                config.resolvers.len(),
+                config.zone_resolvers.len()
+            );
+        }
     }
 
     /// A UDP query outside the domain from `peer`, received on worker `worker`'s socket.
@@ -238,12 +265,13 @@ impl Forwarder {
         sh.counters.tcp.fetch_add(1, Ordering::Relaxed);
         let qname_len = q.qname().len();
         let qname = key.get(..qname_len).unwrap_or(&[]);
-        let list = sh.upstreams.select(qname);
+        let upstreams = sh.upstreams();
+        let list = upstreams.select(qname);
         if list.is_empty() {
             sh.counters.no_upstream.fetch_add(1, Ordering::Relaxed);
             return refused_reply(query, &q, sh.edns_udp_size, reply);
         }
-        let order = sh.upstreams.order(list, received);
+        let order = upstreams.order(list, received);
         let mut framed = Vec::with_capacity(query.len() + 2);
         framed.extend_from_slice(&(query.len().min(usize::from(u16::MAX)) as u16).to_be_bytes());
         framed.extend_from_slice(query);
@@ -251,7 +279,7 @@ impl Forwarder {
         for i in 0..order.len() {
             let Some((up, u)) = order
                 .get(i)
-                .and_then(|up| sh.upstreams.get(up).map(|u| (up, u)))
+                .and_then(|up| upstreams.get(up).map(|u| (up, u)))
             else {
                 continue;
             };
@@ -259,19 +287,18 @@ impl Forwarder {
             if let Some(b) = framed.get_mut(2..4) {
                 b.copy_from_slice(&id.to_be_bytes());
             }
-            sh.upstreams.sent(up);
+            upstreams.sent(up);
             let started = Instant::now();
-            match tcp_exchange(u.addr, &framed, sh.timeout, reply) {
+            match tcp_exchange(u.addr, &framed, sh.timeout(), reply) {
                 Ok(n) => {
                     let got = reply.get(..n).unwrap_or(&[]);
                     if !msg::answers(got, id, qname, q.qtype, q.qclass) {
                         log::debug!("upstream {} (tcp): reply does not match", u.addr);
-                        sh.upstreams.error(up);
+                        upstreams.error(up);
                         continue;
                     }
                     let now = Instant::now();
-                    sh.upstreams
-                        .answered(up, now.saturating_duration_since(started));
+                    upstreams.answered(up, now.saturating_duration_since(started));
                     sh.counters.relayed.fetch_add(1, Ordering::Relaxed);
                     sh.counters.latency.observe(received.elapsed());
                     return sh.relay(key, reply, n, None, q.id, now);
@@ -283,11 +310,11 @@ impl Forwarder {
                     ) =>
                 {
                     log::debug!("upstream {} (tcp): {e}", u.addr);
-                    sh.upstreams.timed_out(up, Instant::now());
+                    upstreams.timed_out(up, Instant::now());
                 }
                 Err(e) => {
                     log::debug!("upstream {} (tcp): {e}", u.addr);
-                    sh.upstreams.error(up);
+                    upstreams.error(up);
                 }
             }
         }
@@ -317,7 +344,7 @@ impl Forwarder {
             tcp: c.tcp.load(Ordering::Relaxed),
             latency: c.latency.snapshot(),
             cache: sh.cache.metrics(),
-            upstreams: sh.upstreams.metrics(now),
+            upstreams: sh.upstreams().metrics(now),
         }
     }
 }
@@ -385,7 +412,32 @@ fn tcp_exchange(
     Ok(n)
 }
 
+/// `timeout` in milliseconds (0 means the default of 5 s).
+fn timeout_ms(config: &Config) -> u64 {
+    let secs = if config.timeout_seconds == 0 {
+        5
+    } else {
+        config.timeout_seconds
+    };
+    secs.saturating_mul(1000)
+}
+
 impl Shared {
+    /// The current upstream lists.
+    pub(crate) fn upstreams(&self) -> Arc<Upstreams> {
+        self.upstreams.read().clone()
+    }
+
+    /// The per-upstream timeout.
+    pub(crate) fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms.load(Ordering::Relaxed))
+    }
+
+    /// `SetTruncateBit`.
+    fn truncate_bit(&self) -> bool {
+        self.set_truncate_bit.load(Ordering::Relaxed)
+    }
+
     /// Sends a reply from worker `worker`'s socket.
     fn send_udp(&self, worker: usize, peer: SocketAddr, reply: &[u8]) {
         if reply.is_empty() {
@@ -427,7 +479,7 @@ impl Shared {
             0
         };
         let cut = msg::truncate(out, n, limit.saturating_sub(opt));
-        if cut < n && self.set_truncate_bit {
+        if cut < n && self.truncate_bit() {
             msg::set_flags(out, msg::flags(out) | flag::TC);
         }
         let len = match q.edns {
@@ -452,7 +504,7 @@ impl Shared {
         let n = n.min(buf.len());
         self.store(key, buf.get(..n).unwrap_or(&[]), now);
         msg::set_id(buf, client_id);
-        if !self.set_truncate_bit {
+        if !self.truncate_bit() {
             msg::clear_tc(buf);
         }
         match limit {
@@ -487,7 +539,7 @@ impl Shared {
         } else {
             cut
         };
-        if self.set_truncate_bit {
+        if self.truncate_bit() {
             msg::set_flags(buf, msg::flags(buf) | flag::TC);
         }
         cut

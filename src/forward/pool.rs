@@ -26,7 +26,7 @@ use crossbeam_channel::{Receiver, TryRecvError};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::cache::KEY_MAX;
-use super::upstream::Order;
+use super::upstream::{Order, Upstreams};
 use super::{Shared, msg};
 use crate::dns::wire::{self, rcode};
 
@@ -163,6 +163,8 @@ struct InFlight {
     qtype: u16,
     qclass: u16,
     limit: usize,
+    /// The upstream lists `order` and `upstream` index into.
+    ups: Arc<Upstreams>,
     order: Order,
     /// Index into `order` of the current attempt.
     attempt: usize,
@@ -252,8 +254,7 @@ impl Runner {
             if f.done || f.deadline > now {
                 continue;
             }
-            let up = f.upstream;
-            self.shared.upstreams.timed_out(up, now);
+            f.ups.timed_out(f.upstream, now);
             self.next_attempt(i);
         }
     }
@@ -361,7 +362,8 @@ impl Runner {
             &mut key,
         );
         let qname_len = q.qname().len();
-        let list = sh.upstreams.select(key.get(..qname_len).unwrap_or(&[]));
+        let ups = sh.upstreams();
+        let list = ups.select(key.get(..qname_len).unwrap_or(&[]));
         if list.is_empty() {
             sh.counters.no_upstream.fetch_add(1, Ordering::Relaxed);
             let n = super::refused_reply(pkt, &q, sh.edns_udp_size, &mut self.buf);
@@ -370,7 +372,7 @@ impl Runner {
             return;
         }
         let now = Instant::now();
-        let order = sh.upstreams.order(list, now);
+        let order = ups.order(list, now);
         let limit = super::udp_limit(&q, sh.edns_udp_size);
         // Ask the upstream for no more than we can pass on, so it truncates properly.
         if let Some(at) = msg::query_opt_class_at(pkt) {
@@ -385,6 +387,7 @@ impl Runner {
             qtype: q.qtype,
             qclass: q.qclass,
             limit,
+            ups: ups.clone(),
             order,
             attempt: 0,
             upstream: usize::MAX,
@@ -418,14 +421,14 @@ impl Runner {
         };
         let mut attempt = from;
         while let Some(up) = f.order.get(attempt) {
-            let Some(u) = sh.upstreams.get(up) else {
+            let Some(u) = f.ups.get(up) else {
                 attempt += 1;
                 continue;
             };
             let id = self.rng.id();
             msg::set_id(&mut f.job.query, id);
             let pkt = f.job.query.get(..f.job.len).unwrap_or(&[]);
-            sh.upstreams.sent(up);
+            f.ups.sent(up);
             let sent = open_udp(u.addr).and_then(|s| s.send(pkt).map(|_| s));
             match sent {
                 Ok(sock) => {
@@ -435,12 +438,12 @@ impl Runner {
                     f.upstream_id = id;
                     f.sock = Some(sock);
                     f.sent = now;
-                    f.deadline = now + sh.timeout;
+                    f.deadline = now + sh.timeout();
                     return;
                 }
                 Err(e) => {
                     log::debug!("upstream {}: send failed: {e}", u.addr);
-                    sh.upstreams.error(up);
+                    f.ups.error(up);
                     attempt += 1;
                 }
             }
@@ -478,7 +481,6 @@ impl Runner {
     /// Reads what entry `i`'s socket holds.
     fn read(&mut self, i: usize) {
         loop {
-            let sh = &*self.shared;
             let Some(f) = self.inflight.get_mut(i) else {
                 return;
             };
@@ -491,14 +493,14 @@ impl Runner {
                         return;
                     }
                     log::debug!("upstream reply ignored (does not match the query)");
-                    sh.upstreams.error(f.upstream);
+                    f.ups.error(f.upstream);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     // Typically ICMP port unreachable: the upstream is not listening.
                     log::debug!("upstream exchange failed: {e}");
-                    sh.upstreams.error(f.upstream);
+                    f.ups.error(f.upstream);
                     self.next_attempt(i);
                     return;
                 }
@@ -515,7 +517,7 @@ impl Runner {
         f.done = true;
         f.sock = None;
         let now = Instant::now();
-        sh.upstreams
+        f.ups
             .answered(f.upstream, now.saturating_duration_since(f.sent));
         let key = f.key.get(..f.key_len).unwrap_or(&[]);
         let n = sh.relay(key, &mut self.buf, n, Some(f.limit), f.client_id, now);

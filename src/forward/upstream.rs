@@ -9,7 +9,7 @@
 //! [`DOWN_FOR`]; any answer restores it. Only atomics are touched when counting; selection
 //! takes no lock and never allocates. It never sends anything itself.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -47,6 +47,8 @@ pub(crate) struct Upstreams {
     /// Zone in lowercase wire form (with the root label) → list.
     zones: FxHashMap<Vec<u8>, Vec<usize>>,
     epoch: Instant,
+    /// The configuration these lists were built from, for [`Self::configured_as`].
+    source: (Vec<SocketAddr>, BTreeMap<String, Vec<SocketAddr>>),
 }
 
 /// The upstreams to try for one query, best first.
@@ -87,7 +89,7 @@ impl Upstreams {
     /// Builds the lists; the same address in several lists shares one health record.
     pub(crate) fn new(
         resolvers: &[SocketAddr],
-        zone_resolvers: &std::collections::BTreeMap<String, Vec<SocketAddr>>,
+        zone_resolvers: &BTreeMap<String, Vec<SocketAddr>>,
     ) -> Upstreams {
         let mut all: Vec<Upstream> = Vec::new();
         let mut index: HashMap<SocketAddr, usize> = HashMap::new();
@@ -112,7 +114,17 @@ impl Upstreams {
             default_list,
             zones,
             epoch: Instant::now(),
+            source: (resolvers.to_vec(), zone_resolvers.clone()),
         }
+    }
+
+    /// True when these lists were built from exactly this configuration.
+    pub(crate) fn configured_as(
+        &self,
+        resolvers: &[SocketAddr],
+        zone_resolvers: &BTreeMap<String, Vec<SocketAddr>>,
+    ) -> bool {
+        self.source.0 == resolvers && self.source.1 == *zone_resolvers
     }
 
     /// The list for a query name in lowercase wire form: the longest `zoneResolvers` zone

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use parking_lot::RwLock;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -19,8 +20,8 @@ use crate::snapshot::{Snapshot, SnapshotHandle, unix_now};
 pub struct ApiState {
     /// Snapshot publisher.
     pub handle: Arc<SnapshotHandle>,
-    /// The effective config.
-    pub config: Config,
+    /// The effective config; a hot reload swaps it (read it with [`ApiState::config`]).
+    pub config: RwLock<Arc<Config>>,
     /// DNS counters.
     pub metrics: Arc<Registry>,
     /// Refresh counters.
@@ -31,6 +32,13 @@ pub struct ApiState {
     pub version: &'static str,
     /// The forwarder (for its metrics), when DNS and `externalon` are on.
     pub forwarder: Option<Arc<crate::forward::Forwarder>>,
+}
+
+impl ApiState {
+    /// The effective config (the newest after a hot reload).
+    pub fn config(&self) -> Arc<Config> {
+        self.config.read().clone()
+    }
 }
 
 /// A reply.
@@ -107,8 +115,8 @@ pub fn route(state: &ApiState, method: &str, path: &str, accept: Option<&str>) -
         ["v1", "hosts", host] if !host.is_empty() => Route::Hosts(host),
         ["v1", "hosts", host, "ports"] if !host.is_empty() => Route::HostPorts,
         ["v1", "services", svc] if !svc.is_empty() => Route::Services(svc),
-        ["v1", "enumerate"] if state.config.enumeration_on => Route::Enumerate,
-        ["v1", "axfr"] if state.config.enumeration_on => Route::Axfr,
+        ["v1", "enumerate"] if state.config().enumeration_on => Route::Enumerate,
+        ["v1", "axfr"] if state.config().enumeration_on => Route::Axfr,
         ["metrics"] => Route::Metrics,
         ["health"] => Route::Health,
         ["ready"] => Route::Ready,
@@ -129,7 +137,7 @@ pub fn route(state: &ApiState, method: &str, path: &str, accept: Option<&str>) -
             "Version": state.version,
         })),
         Route::Config => {
-            let mut v = state.config.masked_json();
+            let mut v = state.config().masked_json();
             if let (Some(s), Some(obj)) = (&snap, v.as_object_mut()) {
                 obj.insert("SOASerial".into(), s.serial.into());
             }
@@ -170,7 +178,7 @@ fn ready(state: &ApiState, snap: Option<&Snapshot>) -> Response {
         };
         return Response::text(503, &format!("not ready: {why}\n"));
     };
-    let max = state.config.max_staleness_seconds;
+    let max = state.config().max_staleness_seconds;
     let last_ok = state.refresh.last_ok_unix.load(Ordering::Relaxed);
     let age = unix_now().saturating_sub(last_ok);
     if max > 0 && age > max {
@@ -265,7 +273,7 @@ fn axfr(state: &ApiState, snap: &Snapshot) -> Value {
     json!({
         "TTL": snap.zone.ttl,
         "Serial": snap.serial,
-        "RefreshSeconds": state.config.refresh_seconds,
+        "RefreshSeconds": state.config().refresh_seconds,
         "Mname": snap.zone.mname,
         "Rname": snap.zone.rname,
         "Domain": snap.zone.domain,

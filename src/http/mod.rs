@@ -2,12 +2,12 @@
 //! `/metrics`, `/health` and `/ready` (routes in [`api`]).
 //!
 //! Requests are parsed by `httparse`; this module owns only the connection handling and its
-//! bounds: one short-lived thread per connection, at most [`MAX_CONNS`] at once (beyond that
-//! `503` at once), so a few slow clients cannot hold up everyone else; a request head of at
-//! most [`MAX_HEAD`] bytes and [`MAX_HEADERS`] headers (`431` beyond), a deadline for the
-//! whole head (`408` for slow clients), write timeouts, and one request per connection. It
-//! never runs on, or slows, a DNS worker: it only reads the published snapshot and the
-//! counters.
+//! bounds: one short-lived thread per connection, at most `httpMaxConnections` (default
+//! [`MAX_CONNS`]) at once (beyond that `503` at once), so a few slow clients cannot hold up
+//! everyone else; a request head of at most [`MAX_HEAD`] bytes and [`MAX_HEADERS`] headers
+//! (`431` beyond), a deadline for the whole head (`408` for slow clients), write timeouts,
+//! and one request per connection. It never runs on, or slows, a DNS worker: it only reads
+//! the published snapshot and the counters.
 
 pub mod api;
 pub mod prometheus;
@@ -27,8 +27,8 @@ pub const MAX_HEAD: usize = 8 * 1024;
 pub const MAX_HEADERS: usize = 32;
 /// Time a client has to send its whole request head.
 pub const HEAD_DEADLINE: Duration = Duration::from_secs(5);
-/// Most connections handled at once, each on its own thread for at most [`HEAD_DEADLINE`]
-/// plus the write timeout.
+/// Default of `httpMaxConnections`: most connections handled at once, each on its own thread
+/// for at most [`HEAD_DEADLINE`] plus the write timeout.
 pub const MAX_CONNS: usize = 256;
 
 /// HTTP counters (the HTTP path is not hot: shared atomics are fine here).
@@ -38,7 +38,7 @@ pub struct HttpStats {
     pub requests: AtomicU64,
     /// 4xx replies for malformed, oversized or slow requests.
     pub bad_requests: AtomicU64,
-    /// Connections refused with 503 because [`MAX_CONNS`] were already open.
+    /// Connections refused with 503 because `httpMaxConnections` were already open.
     pub overloaded: AtomicU64,
 }
 
@@ -78,10 +78,11 @@ impl HttpServer {
 
 fn accept_loop(listener: TcpListener, state: Arc<ApiState>, shutdown: &AtomicBool) {
     let active = Arc::new(AtomicUsize::new(0));
+    let max_conns = state.config().http_max_connections;
     while !shutdown.load(Ordering::Relaxed) {
         match listener.accept() {
             Ok((stream, _)) => {
-                if active.load(Ordering::Relaxed) >= MAX_CONNS {
+                if active.load(Ordering::Relaxed) >= max_conns {
                     refuse(stream, &state);
                     continue;
                 }
@@ -109,7 +110,7 @@ fn accept_loop(listener: TcpListener, state: Arc<ApiState>, shutdown: &AtomicBoo
     }
 }
 
-/// One of the [`MAX_CONNS`] connection slots, released on drop.
+/// One of the `httpMaxConnections` connection slots, released on drop.
 struct Slot(Arc<AtomicUsize>);
 
 impl Drop for Slot {

@@ -156,6 +156,17 @@ pub fn render(state: &ApiState, snap: Option<&Snapshot>) -> String {
         "mesos_dns_tcp_rejected_total {}",
         m.total(Counter::TcpRejected)
     );
+    family(
+        &mut out,
+        "mesos_dns_recursion_refused_total",
+        "counter",
+        "Queries outside the domain REFUSED because the client is not in recursionAllowFrom.",
+    );
+    let _ = writeln!(
+        out,
+        "mesos_dns_recursion_refused_total {}",
+        m.total(Counter::RecursionRefused)
+    );
 
     family(
         &mut out,
@@ -300,6 +311,19 @@ pub fn render(state: &ApiState, snap: Option<&Snapshot>) -> String {
     };
     let _ = writeln!(out, "mesos_dns_seconds_since_last_good_refresh {age}");
     render_detection(&mut out, &r.detection);
+    family(
+        &mut out,
+        "mesos_dns_config_reloads_total",
+        "counter",
+        "Config reloads on SIGHUP: applied (ok) or refused, keeping the old config (failed).",
+    );
+    for (result, n) in [("ok", &r.reloads_ok), ("failed", &r.reloads_failed)] {
+        let n = n.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "mesos_dns_config_reloads_total{{result=\"{result}\"}} {n}"
+        );
+    }
 
     family(
         &mut out,
@@ -329,6 +353,28 @@ pub fn render(state: &ApiState, snap: Option<&Snapshot>) -> String {
     for (t, n) in [("A", a), ("AAAA", aaaa), ("SRV", srv)] {
         let _ = writeln!(out, "mesos_dns_records{{type=\"{t}\"}} {n}");
     }
+    family(
+        &mut out,
+        "mesos_dns_ptr_records",
+        "gauge",
+        "PTR records (ptrOn) in the served snapshot.",
+    );
+    let _ = writeln!(
+        out,
+        "mesos_dns_ptr_records {}",
+        snap.map_or(0, |s| s.reverse.len())
+    );
+    family(
+        &mut out,
+        "mesos_dns_ptr_ambiguous_ips",
+        "gauge",
+        "Task or agent IPs with several candidate names, left without a PTR (ptrOn).",
+    );
+    let _ = writeln!(
+        out,
+        "mesos_dns_ptr_ambiguous_ips {}",
+        snap.map_or(0, |s| s.reverse.ambiguous())
+    );
     family(
         &mut out,
         "mesos_dns_state_skipped",
@@ -406,6 +452,7 @@ pub fn render(state: &ApiState, snap: Option<&Snapshot>) -> String {
         "mesos_dns_http_overloaded_total {}",
         h.overloaded.load(Ordering::Relaxed)
     );
+    crate::dns::xfr::render_metrics(&mut out);
     out
 }
 

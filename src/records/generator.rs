@@ -80,13 +80,17 @@ impl GenConfig {
 /// Counts of input that was skipped while building. Summed into metrics by the caller.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct GenStats {
-    /// Frameworks skipped: not an object, or a bad `pid`.
+    /// Frameworks skipped: not an object, or a bad `pid` (a `frameworks` that is not a list
+    /// counts once).
     pub frameworks_skipped: u64,
-    /// Tasks skipped: not an object, or a missing/bad `id`, `slave_id` or `state`.
+    /// Tasks skipped: not an object, or a missing/bad `id`, `slave_id` or `state` (a `tasks`
+    /// that is not a list counts once).
     pub tasks_skipped: u64,
-    /// Agents skipped: not an object, or a bad `id` or `pid`.
+    /// Agents skipped: not an object, or a bad `id` or `pid` (a `slaves` that is not a list
+    /// counts once).
     pub slaves_skipped: u64,
-    /// Parts of `resources.ports` strings that did not parse.
+    /// Parts of `resources.ports` strings that did not parse (a `resources` or `ports` of the
+    /// wrong type counts once).
     pub bad_port_parts: u64,
     /// Tasks left out by `healthFilter`.
     pub unhealthy_excluded: u64,
@@ -301,6 +305,9 @@ pub struct Generated {
     pub enumeration: Enumeration,
     /// What was skipped.
     pub stats: GenStats,
+    /// Every (task IP, id of the task's canonical name) pair: the PTR candidates of
+    /// [`crate::records::reverse`], used when `ptrOn`.
+    pub task_addrs: Vec<(IpAddr, u32)>,
 }
 
 /// Accumulates records with dedup per (name, type, value).
@@ -308,6 +315,7 @@ struct Builder {
     set: RecordSet,
     seen: FxHashSet<ValueKey>,
     stats: GenStats,
+    task_addrs: Vec<(IpAddr, u32)>,
 }
 
 impl Builder {
@@ -408,6 +416,7 @@ pub fn generate(
         set: RecordSet::default(),
         seen: FxHashSet::default(),
         stats: GenStats::default(),
+        task_addrs: Vec::new(),
     };
     let domain = cfg.domain.as_str();
     let mut host_cache: FxHashMap<String, Vec<IpAddr>> = FxHashMap::default();
@@ -430,6 +439,7 @@ pub fn generate(
     let mut slave_ips: FxHashMap<&str, Vec<IpAddr>> = FxHashMap::default();
     let slave_name = format!("slave.{domain}.");
     let slave_srv = format!("_slave._tcp.{domain}.");
+    b.stats.slaves_skipped += u64::from(state.slaves.is_bad());
     for slave in state.slaves.items() {
         let Some((id, host, port)) = slave_parts(slave) else {
             b.stats.slaves_skipped += 1;
@@ -461,6 +471,7 @@ pub fn generate(
 
     // Frameworks: <fw>.<d> A/AAAA and _framework._tcp.<fw>.<d> SRV.
     let mut fw_ok: Vec<Option<String>> = Vec::with_capacity(state.frameworks.items().len());
+    b.stats.frameworks_skipped += u64::from(state.frameworks.is_bad());
     for fw in state.frameworks.items() {
         let Some(fw) = fw.get() else {
             b.stats.frameworks_skipped += 1;
@@ -516,6 +527,7 @@ pub fn generate(
         records: b.set,
         enumeration,
         stats: b.stats,
+        task_addrs: b.task_addrs,
     }
 }
 
@@ -592,6 +604,7 @@ fn framework_tasks(
     ips: &mut Vec<IpAddr>,
     efw: &mut EnumFramework,
 ) {
+    b.stats.tasks_skipped += u64::from(fw.tasks.is_bad());
     for task in fw.tasks.items() {
         let Some(task) = task.get() else {
             b.stats.tasks_skipped += 1;
@@ -632,6 +645,11 @@ fn framework_tasks(
             slave_ips: sips,
             rule: cfg.rule,
         };
+        let bad_ports = match &task.resources {
+            Lenient::Valid(r) => r.ports.is_bad(),
+            other => other.is_bad(),
+        };
+        b.stats.bad_port_parts += u64::from(bad_ports);
         let ports = task
             .resources
             .get()
@@ -640,17 +658,21 @@ fn framework_tasks(
             b.stats.bad_port_parts += p.bad_parts as u64;
         }
         let ports: &[u16] = ports.as_ref().map_or(&[], |p| &p.ports);
-        match discovery_name(task) {
+        let canonical = match discovery_name(task) {
             Some(di_name) => {
                 // The original's LEGACY pass with the raw name, then the sanitised one.
                 task_context_records(b, &ctx, di_name, task, ports, true, &mut etask);
                 let label = sanitize_label(di_name, cfg.rule);
-                task_context_records(b, &ctx, &label, task, ports, true, &mut etask);
+                task_context_records(b, &ctx, &label, task, ports, true, &mut etask)
             }
             None => {
                 let label = sanitize_label(task.name.as_str(), cfg.rule);
-                task_context_records(b, &ctx, &label, task, ports, false, &mut etask);
+                task_context_records(b, &ctx, &label, task, ports, false, &mut etask)
             }
+        };
+        // PTR candidates: the sanitised canonical name, for each of the task's own IPs.
+        if let Some(id) = canonical {
+            b.task_addrs.extend(ctx.task_ips.iter().map(|&ip| (ip, id)));
         }
         efw.tasks.push(etask);
     }
@@ -682,7 +704,7 @@ fn task_context_records(
     ports: &[u16],
     has_di: bool,
     etask: &mut EnumTask,
-) {
+) -> Option<u32> {
     let (d, fname) = (ctx.domain, ctx.fname);
     let arec = format!("{label}.{fname}.{d}.");
     let canonical = format!("{label}-{}-{}.{fname}.{d}.", ctx.hash, ctx.tail);
@@ -693,6 +715,12 @@ fn task_context_records(
         b.insert_task(&arec, Value::Ip(ip), etask);
         b.insert_task(&canonical, Value::Ip(ip), etask);
     }
+    // The canonical name's id when it carries the task's IPs (the reverse index's candidate).
+    let canonical_id = if ctx.task_ips.is_empty() {
+        None
+    } else {
+        b.set.id(&canonical)
+    };
     for &ip in ctx.slave_ips {
         b.insert_task(&slave_arec, Value::Ip(ip), etask);
         b.insert_task(&slave_canonical, Value::Ip(ip), etask);
@@ -713,7 +741,7 @@ fn task_context_records(
     }
 
     if !has_di {
-        return;
+        return canonical_id;
     }
     // SRV from DiscoveryInfo ports, targeting the task's canonical name.
     let di_ports = task
@@ -744,6 +772,7 @@ fn task_context_records(
             }
         }
     }
+    canonical_id
 }
 
 #[cfg(test)]

@@ -5,3 +5,4 @@
 pub mod generator;
 pub mod ip_sources;
 pub mod labels;
+pub mod reverse;

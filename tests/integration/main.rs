@@ -2,16 +2,21 @@
 //! loopback sockets, fed by a fake Mesos master or a state file. One module per area: the
 //! answer rules (`answers`), state refresh and failure handling (`refresh`), the command line
 //! (`cli`), the real `dig` client (`dig`), the HTTP API (`http`), talking to the masters over
-//! HTTPS with authentication (`masters`) and ZooKeeper leader detection (`zk`); `harness` and
+//! HTTPS with authentication (`masters`), ZooKeeper leader detection (`zk`) and zone transfers to
+//! a real NSD secondary (`xfr`), and health filtering, PTR, hot reload and the deployment files
+//! (`features`); `harness` and
 //! `fake_master` are the tools.
 
 mod answers;
 mod cli;
 mod dig;
 mod fake_master;
+mod features;
 mod forward;
+mod hardening;
 mod harness;
 mod http;
 mod masters;
 mod refresh;
+mod xfr;
 mod zk;
