@@ -16,8 +16,12 @@ Writes, from the dump (stdlib only, deterministic from --seed):
   by the percentages ``--a``, ``--srv``, ``--nx``, ``--fwd`` (and ``--aaaa``):
   A hits are drawn from the A names, SRV hits from the SRV names, NXDOMAIN names are random
   labels under the domain that are neither names nor empty non-terminals of the zone, and
-  forwarded names are ``host-N.example.com.``. Counts are exact (largest remainder) and the
-  lines are shuffled.
+  forwarded names are ``host-N.example.com.`` with N drawn uniformly from ``range(--fwd-pool)``
+  (default: ``--count``). Counts are exact (largest remainder) and the lines are shuffled.
+* ``--fwd-zone FILE`` (optional, with ``--queries``): a master file for ``example.com.`` (SOA,
+  NS, and an A record for every forwarded name the query file uses, TTL ``--fwd-ttl``, address
+  ``10.x.y.z`` from the 24 low bits of N (``fwd_addr``)), so that an upstream such as NSD
+  answers every forwarded query.
 * ``--samples FILE`` (optional): JSON list of a few names per kind with the expected answer,
   for ``check_answers.py``.
 
@@ -142,7 +146,28 @@ def nx_name(rng, domain, existing):
             return name
 
 
-def write_queries(dump, path, mix, count, rng):
+def fwd_addr(n):
+    """The address of host-N.example.com. in the --fwd-zone: 10.0.0.0/8, unique per N."""
+    return "10.%d.%d.%d" % ((n >> 16) & 0xFF, (n >> 8) & 0xFF, n & 0xFF)
+
+
+def write_fwd_zone(path, numbers, ttl):
+    """An example.com. master file with an A record for host-N for every N in `numbers`."""
+    lines = [
+        "; zone for example.com. written by loadtest/make_inputs.py --fwd-zone",
+        "$TTL %d" % ttl,
+        "example.com. %d IN SOA ns1.example.com. root.example.com. 1 %d %d %d %d"
+        % (ttl, SOA_REFRESH, SOA_RETRY, SOA_EXPIRE, SOA_MINTTL),
+        "example.com. %d IN NS ns1.example.com." % ttl,
+        "ns1.example.com. %d IN A 127.0.0.1" % ttl,
+    ]
+    lines += ["host-%d.example.com. %d IN A %s" % (n, ttl, fwd_addr(n)) for n in sorted(numbers)]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def write_queries(dump, path, mix, count, rng, fwd_pool=None, fwd_used=None):
+    """Writes the query file; adds every forwarded host number used to `fwd_used` (a set)."""
     domain = fqdn(dump.get("Domain") or "mesos")
     recs = {k: records(dump, k) for k in ("As", "AAAAs", "SRVs")}
     pools = {
@@ -163,7 +188,11 @@ def write_queries(dump, path, mix, count, rng):
         elif kind == "NX":
             lines += ["%s A" % nx_name(rng, domain, existing) for _ in range(n)]
         elif kind == "FWD":
-            lines += ["host-%d.example.com. A" % rng.randrange(max(count, 1)) for _ in range(n)]
+            pool = max(count if fwd_pool is None else fwd_pool, 1)
+            numbers = [rng.randrange(pool) for _ in range(n)]
+            if fwd_used is not None:
+                fwd_used.update(numbers)
+            lines += ["host-%d.example.com. A" % k for k in numbers]
     rng.shuffle(lines)
     with open(path, "w") as f:
         f.write("\n".join(lines) + ("\n" if lines else ""))
@@ -210,6 +239,10 @@ def main(argv=None):
     p.add_argument("--srv", type=float, default=20, help="percent SRV hits (default 20)")
     p.add_argument("--nx", type=float, default=10, help="percent NXDOMAIN (default 10)")
     p.add_argument("--fwd", type=float, default=0, help="percent forwarded names (default 0)")
+    p.add_argument("--fwd-pool", type=int, default=None,
+                   help="forwarded names are host-N.example.com. with N < this (default: --count)")
+    p.add_argument("--fwd-zone", help="write an example.com. zone with every forwarded name used")
+    p.add_argument("--fwd-ttl", type=int, default=3600, help="TTL in the --fwd-zone (default 3600)")
     p.add_argument("--count", type=int, default=100000, help="queries to write (default 100000)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     p.add_argument("--srv-weight", type=int, default=1, help="SRV weight (default 1)")
@@ -219,6 +252,10 @@ def main(argv=None):
     args = p.parse_args(argv)
     if min(args.a, args.aaaa, args.srv, args.nx, args.fwd) < 0 or args.count < 0:
         p.error("percentages and --count must not be negative")
+    if args.fwd_pool is not None and args.fwd_pool < 1:
+        p.error("--fwd-pool must be at least 1")
+    if args.fwd_zone and not args.queries:
+        p.error("--fwd-zone needs --queries (the zone holds the names the query file uses)")
     with open(args.dump) as f:
         dump = json.load(f)
     if args.zone:
@@ -229,9 +266,15 @@ def main(argv=None):
               % (args.zone, n, skipped), file=sys.stderr)
     if args.queries:
         mix = {"A": args.a, "AAAA": args.aaaa, "SRV": args.srv, "NX": args.nx, "FWD": args.fwd}
-        counts = write_queries(dump, args.queries, mix, args.count, random.Random(args.seed))
+        used = set()
+        counts = write_queries(dump, args.queries, mix, args.count, random.Random(args.seed),
+                               args.fwd_pool, used)
         print("make_inputs.py: %s: %s" % (args.queries, ", ".join(
             "%s %d" % kv for kv in sorted(counts.items()) if kv[1])), file=sys.stderr)
+        if args.fwd_zone:
+            write_fwd_zone(args.fwd_zone, used, args.fwd_ttl)
+            print("make_inputs.py: %s: %d forwarded names, TTL %d"
+                  % (args.fwd_zone, len(used), args.fwd_ttl), file=sys.stderr)
     if args.samples:
         write_samples(dump, args.samples, random.Random(args.seed + 1),
                       args.samples_per_kind, args.srv_weight)

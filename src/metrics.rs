@@ -78,9 +78,21 @@ pub enum Counter {
 impl Counter {
     /// First slot of the per-`ParseError` counters.
     pub const PARSE_BASE: usize = Counter::QtypeOther as usize + 1;
-    /// Number of slots.
-    pub const SLOTS: usize = Counter::PARSE_BASE + ParseError::ALL.len();
+    /// Number of slots: named counters, parse errors, then the latency histogram.
+    pub const SLOTS: usize = LATENCY_COUNT + 1;
 }
+
+/// Upper bounds (µs) of the local answer-latency histogram; a `+Inf` bucket follows. The
+/// observation is a batch's time from receive to send, counted once per query in the batch.
+pub const LATENCY_BUCKETS_US: [u64; 11] = [
+    10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 50_000,
+];
+/// First latency slot: one per bucket, then `+Inf`, then the sum (ns) and the count.
+pub const LATENCY_BASE: usize = Counter::PARSE_BASE + ParseError::ALL.len();
+/// Slot of the latency sum in nanoseconds.
+pub const LATENCY_SUM_NS: usize = LATENCY_BASE + LATENCY_BUCKETS_US.len() + 1;
+/// Slot of the number of latency observations.
+pub const LATENCY_COUNT: usize = LATENCY_SUM_NS + 1;
 
 /// One worker's counters, on cache lines of its own.
 #[derive(Debug)]
@@ -112,6 +124,34 @@ impl WorkerCounters {
                 c.store(c.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
             }
         }
+    }
+
+    /// Adds `n` to slot `i` (single writer, like [`WorkerCounters::bump_slot`]).
+    #[inline]
+    pub fn add_slot(&self, i: usize, n: u64) {
+        if let Some(c) = self.cells.get(i) {
+            if self.shared {
+                c.fetch_add(n, Ordering::Relaxed);
+            } else {
+                c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Records `queries` answers that took `elapsed` from receive to send (one batch).
+    #[inline]
+    pub fn observe_latency(&self, elapsed: std::time::Duration, queries: u64) {
+        let us = elapsed.as_micros() as u64;
+        let bucket = LATENCY_BUCKETS_US
+            .iter()
+            .position(|&b| us <= b)
+            .unwrap_or(LATENCY_BUCKETS_US.len());
+        self.add_slot(LATENCY_BASE + bucket, queries);
+        self.add_slot(
+            LATENCY_SUM_NS,
+            (elapsed.as_nanos() as u64).saturating_mul(queries),
+        );
+        self.add_slot(LATENCY_COUNT, queries);
     }
 
     /// Adds one to a named counter.

@@ -244,6 +244,7 @@ pub fn render(state: &ApiState, snap: Option<&Snapshot>) -> String {
             e.counter_name()
         );
     }
+    render_latency(&mut out, m);
 
     let r = &*state.refresh;
     family(
@@ -481,6 +482,35 @@ fn histogram(out: &mut String, name: &str, labels: &str, h: &HistogramMetrics) {
 }
 
 /// The forward path: queue, pool, cache and per-upstream counters.
+/// The local answer-latency histogram (UDP workers: receive to send, per batch, per query).
+fn render_latency(out: &mut String, m: &crate::metrics::Registry) {
+    use crate::metrics::{LATENCY_BASE, LATENCY_BUCKETS_US, LATENCY_COUNT, LATENCY_SUM_NS};
+    let name = "mesos_dns_local_answer_duration_seconds";
+    family(
+        out,
+        name,
+        "histogram",
+        "Time from receiving a UDP batch to sending its replies, counted per query.",
+    );
+    let mut cumulative = 0u64;
+    for (i, le) in LATENCY_BUCKETS_US.iter().enumerate() {
+        cumulative += m.total_slot(LATENCY_BASE + i);
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{le=\"{}\"}} {cumulative}",
+            *le as f64 / 1e6
+        );
+    }
+    cumulative += m.total_slot(LATENCY_BASE + LATENCY_BUCKETS_US.len());
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+    let _ = writeln!(
+        out,
+        "{name}_sum {}",
+        m.total_slot(LATENCY_SUM_NS) as f64 / 1e9
+    );
+    let _ = writeln!(out, "{name}_count {}", m.total_slot(LATENCY_COUNT));
+}
+
 fn render_forward(out: &mut String, f: &ForwardMetrics) {
     for (name, kind, help, v) in [
         (

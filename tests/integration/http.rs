@@ -1526,6 +1526,18 @@ fn metrics_parse_and_move_with_queries() {
     assert_eq!(delta("mesos_dns_queries_by_qtype_total", &qa), 5.0);
     assert_eq!(delta("mesos_dns_responses_total", &nx), 2.0);
     assert_eq!(delta("mesos_dns_responses_total", &noerr), 3.0);
+    // The local answer-latency histogram saw those 5 answers, and its buckets are cumulative.
+    let lat = "mesos_dns_local_answer_duration_seconds";
+    assert_eq!(delta(&format!("{lat}_count"), &[]), 5.0);
+    assert_eq!(
+        after.get(&format!("{lat}_bucket"), &[("le", "+Inf")]),
+        after.get(&format!("{lat}_count"), &[])
+    );
+    assert!(
+        after.get(&format!("{lat}_bucket"), &[("le", "0.00001")])
+            <= after.get(&format!("{lat}_bucket"), &[("le", "0.05")])
+    );
+    assert!(delta(&format!("{lat}_sum"), &[]) > 0.0);
 
     // A datagram too short for a header moves the malformed counter.
     let short = [("kind", "too_short")];
