@@ -155,7 +155,9 @@ pub fn route(state: &ApiState, method: &str, path: &str, accept: Option<&str>) -
         Route::Services(svc) => {
             with_snapshot(snap.as_deref(), |s| Response::json(&services(s, svc)))
         }
-        Route::Enumerate => with_snapshot(snap.as_deref(), |s| Response::json(&s.enumeration)),
+        Route::Enumerate => with_snapshot(snap.as_deref(), |s| {
+            Response::json(&s.enumeration.view(&s.records))
+        }),
         Route::Axfr => with_snapshot(snap.as_deref(), |s| Response::json(&axfr(state, s))),
     }
 }

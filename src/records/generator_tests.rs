@@ -414,10 +414,14 @@ fn enumeration_lists_only_records_each_task_added() {
         ]
     );
     let chronos = &marathon.tasks[4];
-    let recs: Vec<(&str, &str, RType)> = chronos
+    let rendered: Vec<(String, String, RType)> = chronos
         .records
         .iter()
-        .map(|r| (r.name.as_str(), r.host.as_str(), r.rtype))
+        .map(|r| r.render(&g.records))
+        .collect();
+    let recs: Vec<(&str, &str, RType)> = rendered
+        .iter()
+        .map(|(n, h, t)| (n.as_str(), h.as_str(), *t))
         .collect();
     let t = "chronos-rx8q6-0.marathon.slave.mesos.:31332";
     assert_eq!(
@@ -440,14 +444,15 @@ fn enumeration_lists_only_records_each_task_added() {
     // The second liquor.store task shares its plain names' values only partly: its first
     // record is the new IP under the legacy arec.
     let second = &marathon.tasks[2];
-    assert_eq!(second.records[0].name, "liquor.store.marathon.mesos.");
-    assert_eq!(second.records[0].host, "1.2.3.12");
+    let (name, host, _) = second.records[0].render(&g.records);
+    assert_eq!(name, "liquor.store.marathon.mesos.");
+    assert_eq!(host, "1.2.3.12");
     // big.dog2 has the same id and agent as liquor.store, but new names: all its own.
     assert!(
         marathon.tasks[1]
             .records
             .iter()
-            .all(|r| r.name.contains("big"))
+            .all(|r| r.render(&g.records).0.contains("big"))
     );
     // The no-pid framework is listed with no tasks.
     assert!(g.enumeration.frameworks[2].tasks.is_empty());
