@@ -739,6 +739,16 @@ fn iam_login_jwt_verifies_token_is_cached_and_a_401_logs_in_again() {
     // The master stops accepting the token: the next poll gets 401, logs in again and retries.
     *login.token.lock().expect("lock") = "tok-2".into();
     front.require_auth(Some("token=tok-2".into()));
+    // Change the state only once a poll has met the 401: a poll that passed the old token
+    // check just before the switch could otherwise fetch the new state without a re-login.
+    assert!(
+        wait_until(Duration::from_secs(6), || front
+            .shared
+            .unauthorized
+            .load(Ordering::SeqCst)
+            >= 1),
+        "no poll met the 401"
+    );
     master.set(Behaviour::Ok(mini_state(&[("iam", "10.3.0.8")])));
     assert!(
         wait_until(Duration::from_secs(6), || a_of(
