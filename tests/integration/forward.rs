@@ -11,7 +11,7 @@
 //! `nsd` must be installed (`scripts/test` installs it); without it these tests fail.
 
 use std::io::Read;
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -20,7 +20,10 @@ use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 use serde_json::{Value, json};
 
-use crate::harness::{Q, Server, Transport, a_values, mini_state, wait_until};
+use crate::harness::{
+    Q, Server, Transport, a_values, free_loopback_port as free_port, mini_state, nsd_binary,
+    wait_until,
+};
 
 /// The test zone served by the first upstream.
 const EXAMPLE_ZONE: &str = "\
@@ -57,32 +60,6 @@ $TTL 120
 ns1   IN A   203.0.113.53
 www   IN A   203.0.113.1
 ";
-
-/// Where `nsd` may live besides `$PATH` (root's sbin directories).
-const NSD_DIRS: [&str; 3] = ["/usr/sbin", "/usr/local/sbin", "/sbin"];
-
-fn nsd_binary() -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(NSD_DIRS.iter().map(PathBuf::from))
-        .map(|d| d.join("nsd"))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!("`nsd` is not installed: scripts/test installs nsd (apt-get install nsd)")
-        })
-}
-
-/// A port free for both UDP and TCP on 127.0.0.1 at the time of the call.
-fn free_port() -> u16 {
-    for _ in 0..50 {
-        let u = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
-        let port = u.local_addr().expect("addr").port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port for nsd");
-}
 
 /// A running `nsd` on loopback; killed on drop.
 struct Nsd {

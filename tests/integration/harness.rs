@@ -628,3 +628,31 @@ impl Server {
         self.http("GET", path, &[])
     }
 }
+
+/// Where `nsd` may live besides `$PATH` (root's sbin directories).
+const NSD_DIRS: [&str; 3] = ["/usr/sbin", "/usr/local/sbin", "/sbin"];
+
+/// The `nsd` binary (a real upstream or secondary for the forward and xfr tests). Panics with
+/// the fix when it is missing: a test that needs it must fail, never pass silently.
+pub(crate) fn nsd_binary() -> std::path::PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(NSD_DIRS.iter().map(std::path::PathBuf::from))
+        .map(|d| d.join("nsd"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("`nsd` is not installed: scripts/test installs nsd (apt-get install -y nsd)")
+        })
+}
+
+/// A port free for both UDP and TCP on 127.0.0.1 at the time of the call.
+pub(crate) fn free_loopback_port() -> u16 {
+    for _ in 0..50 {
+        let u = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind udp");
+        let port = u.local_addr().expect("addr").port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no port free for both UDP and TCP on 127.0.0.1");
+}

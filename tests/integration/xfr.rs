@@ -8,7 +8,7 @@
 //! installs nsd and dnsutils). Every wait is bounded.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -18,39 +18,15 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use serde_json::{Value, json};
 
 use crate::fake_master::{Behaviour, FakeMaster};
-use crate::harness::{Q, Server, Transport, state_small, wait_until};
+use crate::harness::{
+    Q, Server, Transport, free_loopback_port as free_port, nsd_binary, state_small, wait_until,
+};
 
 /// Base64 of the test TSIG secret (any 32 bytes).
 const SECRET: &str = "bWVzb3MtZG5zLXRlc3Qta2V5LTMyLWJ5dGVzLWxvbmc=";
 /// Another valid secret, for the wrong-key checks.
 const WRONG_SECRET: &str = "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldC13cm9uZyE=";
 const KEY_NAME: &str = "xfr-key.";
-
-/// Where `nsd` may live besides `$PATH` (root's sbin directories).
-const NSD_DIRS: [&str; 3] = ["/usr/sbin", "/usr/local/sbin", "/sbin"];
-
-fn nsd_binary() -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(NSD_DIRS.iter().map(PathBuf::from))
-        .map(|d| d.join("nsd"))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!("`nsd` is not installed: scripts/test installs nsd (apt-get install -y nsd)")
-        })
-}
-
-/// A port free for both UDP and TCP on 127.0.0.1 at the time of the call.
-fn free_port() -> u16 {
-    for _ in 0..50 {
-        let u = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
-        let port = u.local_addr().expect("addr").port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port for nsd");
-}
 
 /// A running `nsd -d` holding zone `mesos` as a secondary of our server; killed on drop.
 struct Secondary {
