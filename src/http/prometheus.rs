@@ -18,6 +18,12 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
+/// Writes a family with one unlabelled sample.
+fn single(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    family(out, name, kind, help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
 /// Escapes a label value.
 fn esc(v: &str) -> String {
     v.replace('\\', "\\\\")
@@ -87,85 +93,61 @@ pub fn render(state: &ApiState, snap: Option<&Snapshot>) -> String {
     let m = &*state.metrics;
     let mut out = String::with_capacity(4096);
 
-    family(
+    single(
         &mut out,
         "mesos_dns_packets_received_total",
         "counter",
         "DNS packets received (UDP and TCP).",
+        m.total(Counter::Received),
     );
-    let _ = writeln!(
-        out,
-        "mesos_dns_packets_received_total {}",
-        m.total(Counter::Received)
-    );
-    family(
+    single(
         &mut out,
         "mesos_dns_replies_sent_total",
         "counter",
         "DNS replies sent.",
+        m.total(Counter::Sent),
     );
-    let _ = writeln!(
-        out,
-        "mesos_dns_replies_sent_total {}",
-        m.total(Counter::Sent)
-    );
-    family(
+    single(
         &mut out,
         "mesos_dns_dropped_total",
         "counter",
         "Packets dropped without a reply.",
+        m.total(Counter::Dropped),
     );
-    let _ = writeln!(out, "mesos_dns_dropped_total {}", m.total(Counter::Dropped));
-    family(
+    single(
         &mut out,
         "mesos_dns_truncated_total",
         "counter",
         "Replies sent with TC set.",
+        m.total(Counter::Truncated),
     );
-    let _ = writeln!(
-        out,
-        "mesos_dns_truncated_total {}",
-        m.total(Counter::Truncated)
-    );
-    family(
+    single(
         &mut out,
         "mesos_dns_send_errors_total",
         "counter",
         "Failed sends.",
+        m.total(Counter::SendErrors),
     );
-    let _ = writeln!(
-        out,
-        "mesos_dns_send_errors_total {}",
-        m.total(Counter::SendErrors)
-    );
-    family(
+    single(
         &mut out,
         "mesos_dns_tcp_queries_total",
         "counter",
         "Queries received over TCP.",
+        m.total(Counter::Tcp),
     );
-    let _ = writeln!(out, "mesos_dns_tcp_queries_total {}", m.total(Counter::Tcp));
-    family(
+    single(
         &mut out,
         "mesos_dns_tcp_rejected_total",
         "counter",
         "TCP connections closed at the connection cap.",
+        m.total(Counter::TcpRejected),
     );
-    let _ = writeln!(
-        out,
-        "mesos_dns_tcp_rejected_total {}",
-        m.total(Counter::TcpRejected)
-    );
-    family(
+    single(
         &mut out,
         "mesos_dns_recursion_refused_total",
         "counter",
         "Queries outside the domain REFUSED because the client is not in recursionAllowFrom.",
-    );
-    let _ = writeln!(
-        out,
-        "mesos_dns_recursion_refused_total {}",
-        m.total(Counter::RecursionRefused)
+        m.total(Counter::RecursionRefused),
     );
 
     family(
@@ -287,16 +269,12 @@ pub fn render(state: &ApiState, snap: Option<&Snapshot>) -> String {
         "mesos_dns_refresh_duration_seconds {}",
         us as f64 / 1e6
     );
-    family(
+    single(
         &mut out,
         "mesos_dns_state_bytes",
         "gauge",
         "Size of the last good state document.",
-    );
-    let _ = writeln!(
-        out,
-        "mesos_dns_state_bytes {}",
-        r.state_bytes.load(Ordering::Relaxed)
+        r.state_bytes.load(Ordering::Relaxed),
     );
     family(
         &mut out,
@@ -326,24 +304,20 @@ pub fn render(state: &ApiState, snap: Option<&Snapshot>) -> String {
         );
     }
 
-    family(
+    single(
         &mut out,
         "mesos_dns_snapshot_epoch",
         "gauge",
         "Publish counter of the served snapshot (0 = none).",
+        snap.map_or(0, |s| s.epoch),
     );
-    let _ = writeln!(
-        out,
-        "mesos_dns_snapshot_epoch {}",
-        snap.map_or(0, |s| s.epoch)
-    );
-    family(
+    single(
         &mut out,
         "mesos_dns_soa_serial",
         "gauge",
         "SOA serial of the served snapshot.",
+        snap.map_or(0, |s| s.serial),
     );
-    let _ = writeln!(out, "mesos_dns_soa_serial {}", snap.map_or(0, |s| s.serial));
     family(
         &mut out,
         "mesos_dns_records",
@@ -354,27 +328,19 @@ pub fn render(state: &ApiState, snap: Option<&Snapshot>) -> String {
     for (t, n) in [("A", a), ("AAAA", aaaa), ("SRV", srv)] {
         let _ = writeln!(out, "mesos_dns_records{{type=\"{t}\"}} {n}");
     }
-    family(
+    single(
         &mut out,
         "mesos_dns_ptr_records",
         "gauge",
         "PTR records (ptrOn) in the served snapshot.",
+        snap.map_or(0, |s| s.reverse.len()),
     );
-    let _ = writeln!(
-        out,
-        "mesos_dns_ptr_records {}",
-        snap.map_or(0, |s| s.reverse.len())
-    );
-    family(
+    single(
         &mut out,
         "mesos_dns_ptr_ambiguous_ips",
         "gauge",
         "Task or agent IPs with several candidate names, left without a PTR (ptrOn).",
-    );
-    let _ = writeln!(
-        out,
-        "mesos_dns_ptr_ambiguous_ips {}",
-        snap.map_or(0, |s| s.reverse.ambiguous())
+        snap.map_or(0, |s| s.reverse.ambiguous()),
     );
     family(
         &mut out,
@@ -395,13 +361,13 @@ pub fn render(state: &ApiState, snap: Option<&Snapshot>) -> String {
         ] {
             let _ = writeln!(out, "mesos_dns_state_skipped{{what=\"{what}\"}} {n}");
         }
-        family(
+        single(
             &mut out,
             "mesos_dns_tasks_running",
             "gauge",
             "Running tasks with records.",
+            st.tasks_running,
         );
-        let _ = writeln!(out, "mesos_dns_tasks_running {}", st.tasks_running);
         family(
             &mut out,
             "mesos_dns_leader_info",
@@ -420,38 +386,26 @@ pub fn render(state: &ApiState, snap: Option<&Snapshot>) -> String {
     }
 
     let h = &state.http;
-    family(
+    single(
         &mut out,
         "mesos_dns_http_requests_total",
         "counter",
         "HTTP requests answered.",
+        h.requests.load(Ordering::Relaxed),
     );
-    let _ = writeln!(
-        out,
-        "mesos_dns_http_requests_total {}",
-        h.requests.load(Ordering::Relaxed)
-    );
-    family(
+    single(
         &mut out,
         "mesos_dns_http_bad_requests_total",
         "counter",
         "HTTP requests refused as malformed, oversized or slow.",
+        h.bad_requests.load(Ordering::Relaxed),
     );
-    let _ = writeln!(
-        out,
-        "mesos_dns_http_bad_requests_total {}",
-        h.bad_requests.load(Ordering::Relaxed)
-    );
-    family(
+    single(
         &mut out,
         "mesos_dns_http_overloaded_total",
         "counter",
         "HTTP connections refused with 503.",
-    );
-    let _ = writeln!(
-        out,
-        "mesos_dns_http_overloaded_total {}",
-        h.overloaded.load(Ordering::Relaxed)
+        h.overloaded.load(Ordering::Relaxed),
     );
     crate::dns::xfr::render_metrics(&mut out);
     out
