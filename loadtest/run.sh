@@ -32,6 +32,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=loadtest/lib.sh
+. "$ROOT/loadtest/lib.sh"
 LT="$ROOT/loadtest"
 BIN="$ROOT/target/release"
 
@@ -42,7 +44,6 @@ REFRESH=3600 LABEL="" NOTE="" OUT="" BUILD=1
 SERVER_CPU=${SERVER_CPU:-1} GEN_CPU=${GEN_CPU:-0}
 CLIENTS=${CLIENTS:-4} OUTSTANDING=${OUTSTANDING:-500} NULL_THREADS=${NULL_THREADS:-1}
 
-usage() { sed -n '2,/^$/{s/^# \{0,1\}//;p}' "$0" >&2; exit 2; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --tasks) TASKS=$2; shift 2 ;;
@@ -103,15 +104,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 log() { printf '[run.sh %s] %s\n' "$(date +%T)" "$*" >&2; }
-# Records a command (paths shortened) in commands.txt.
-record() {
-    local line="$*"
-    line=${line//$WORK/\$WORK}
-    line=${line//$ROOT\//}
-    printf '%s\n' "$line" >> "$CMDS"
-}
-# Runs and records a command.
-run() { record "$@"; "$@"; }
 
 # --- machine facts -----------------------------------------------------------------------
 UPTIME_BEFORE=$(uptime)
@@ -190,26 +182,6 @@ QUERIES_SHA=$(sha256sum "$WORK/queries.txt" | cut -d' ' -f1)
 EOF
 
 # --- helpers -----------------------------------------------------------------------------
-free_port() {
-    python3 - <<'EOF'
-import socket
-while True:
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    u.bind(("127.0.0.1", 0))
-    port = u.getsockname()[1]
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        t.bind(("127.0.0.1", port))
-    except OSError:
-        continue
-    print(port)
-    break
-EOF
-}
-udp_counters() { # "RcvbufErrors InErrors SndbufErrors" from /proc/net/snmp
-    awk '/^Udp:/ { if (!h) { for (i = 1; i <= NF; i++) n[$i] = i; h = 1 }
-                   else print $n["RcvbufErrors"], $n["InErrors"], $n["SndbufErrors"] }' /proc/net/snmp
-}
 wait_answering() { # PORT PID: until a query gets NOERROR, at most 30 s
     local i
     for i in $(seq 60); do

@@ -37,6 +37,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=loadtest/lib.sh
+. "$ROOT/loadtest/lib.sh"
 LT="$ROOT/loadtest"
 BIN="$ROOT/target/release"
 
@@ -47,7 +49,6 @@ CLIENTS=${CLIENTS:-4} OUTSTANDING=${OUTSTANDING:-500}
 FAULT_SECONDS=5
 
 INVOCATION="loadtest/soak.sh $*"
-usage() { sed -n '2,/^$/{s/^# \{0,1\}//;p}' "$0" >&2; exit 2; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --minutes) MINUTES=$2; shift 2 ;;
@@ -104,13 +105,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 log() { printf '[soak.sh %s] %s\n' "$(date +%T)" "$*" >&2; }
-record() {
-    local line="$*"
-    line=${line//$WORK/\$WORK}
-    line=${line//$ROOT\//}
-    printf '%s\n' "$line" >> "$CMDS"
-}
-run() { record "$@"; "$@"; }
 now_ns() { date +%s%N; }
 
 # --- machine facts -----------------------------------------------------------------------
@@ -163,22 +157,6 @@ json.dump(doc, open(sys.argv[2], "w"))
 EOF
 record "head -c $(( SIZE_A / 2 )) \$WORK/state-a.json > \$WORK/state-corrupt.json; A + a padding field of $(( STATE_MAX + STATE_MAX / 2 )) bytes > \$WORK/state-huge.json"
 
-free_port() {
-    python3 - <<'EOF'
-import socket
-while True:
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    u.bind(("127.0.0.1", 0))
-    port = u.getsockname()[1]
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        t.bind(("127.0.0.1", port))
-    except OSError:
-        continue
-    print(port)
-    break
-EOF
-}
 PORT=$(free_port)
 HTTP_PORT=$(free_port)
 STATE="$WORK/state.json"

@@ -423,15 +423,7 @@ fn write_answer(
 
     // Authority, and the rcode for an empty answer.
     let mut rc = rcode::NOERROR;
-    let soa = Soa {
-        mname: Name::Text(zone.mname.as_bytes()),
-        rname: Name::Text(zone.rname.as_bytes()),
-        serial: snap.serial,
-        refresh: zone.refresh,
-        retry: zone.retry,
-        expire: zone.expire,
-        minimum: zone.minimum,
-    };
+    let soa = zone_soa(snap);
     let mut auth = [AuthRr::None; 3];
     match q.qtype {
         rtype::SOA => auth[0] = AuthRr::Soa,
@@ -630,15 +622,7 @@ fn answer_reverse(
         let rdata = target.get(..target_len).unwrap_or(&[]);
         w.rr(Section::Answer, Name::Question, rtype::PTR, zone.ttl, rdata)
     } else {
-        let soa = Soa {
-            mname: Name::Text(zone.mname.as_bytes()),
-            rname: Name::Text(zone.rname.as_bytes()),
-            serial: snap.serial,
-            refresh: zone.refresh,
-            retry: zone.retry,
-            expire: zone.expire,
-            minimum: zone.minimum,
-        };
+        let soa = zone_soa(snap);
         w.soa(Section::Authority, Name::Question, zone.ttl, &soa)
     };
     // One record after a question of at most 255 octets always fits in 512; kept for safety.
@@ -656,4 +640,19 @@ fn answer_reverse(
         truncated,
         disposition: Disposition::Authoritative,
     })
+}
+
+/// The zone's SOA as every reply and transfer writes it: MNAME/RNAME from the snapshot's zone,
+/// its serial, and MINIMUM = `SOAMinttl` (product.md; the original used `ttl`).
+pub(crate) fn zone_soa(snap: &Snapshot) -> Soa<'_> {
+    let zone = &snap.zone;
+    Soa {
+        mname: Name::Text(zone.mname.as_bytes()),
+        rname: Name::Text(zone.rname.as_bytes()),
+        serial: snap.serial,
+        refresh: zone.refresh,
+        retry: zone.retry,
+        expire: zone.expire,
+        minimum: zone.minimum,
+    }
 }

@@ -164,14 +164,16 @@ pub const COMPRESSION_SLOTS: usize = 32;
 // Small byte helpers (bounds-checked, never panic)
 // ---------------------------------------------------------------------------------------------
 
+/// Big-endian u16 at `at`, `None` past the end.
 #[inline]
-fn be16(p: &[u8], at: usize) -> Option<u16> {
+pub(crate) fn be16(p: &[u8], at: usize) -> Option<u16> {
     let b: [u8; 2] = p.get(at..at.checked_add(2)?)?.try_into().ok()?;
     Some(u16::from_be_bytes(b))
 }
 
+/// Big-endian u32 at `at`, `None` past the end.
 #[inline]
-fn be32(p: &[u8], at: usize) -> Option<u32> {
+pub(crate) fn be32(p: &[u8], at: usize) -> Option<u32> {
     let b: [u8; 4] = p.get(at..at.checked_add(4)?)?.try_into().ok()?;
     Some(u32::from_be_bytes(b))
 }

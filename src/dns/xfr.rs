@@ -33,7 +33,7 @@ use crate::config::Config;
 use crate::dns::answer::Transport;
 use crate::dns::tsig::{self, Check, Signer, TsigKey};
 use crate::dns::wire::{
-    self, MAX_NAME_LEN, Name, Query, ReplyWriter, Section, Soa, class, flag, rcode, rtype,
+    self, MAX_NAME_LEN, Name, Query, ReplyWriter, Section, class, flag, rcode, rtype,
 };
 use crate::journal::{Journal, RecRef, zone_records};
 use crate::snapshot::{Snapshot, Zone, unix_now};
@@ -675,15 +675,7 @@ pub fn answer_udp(
     if q.edns.is_some() {
         w.reserve_opt();
     }
-    let soa = Soa {
-        mname: Name::Text(zone.mname.as_bytes()),
-        rname: Name::Text(zone.rname.as_bytes()),
-        serial: snap.serial,
-        refresh: zone.refresh,
-        retry: zone.retry,
-        expire: zone.expire,
-        minimum: zone.minimum,
-    };
+    let soa = crate::dns::answer::zone_soa(snap);
     if w.copy_question(q.question_bytes(pkt)).is_err()
         || w.soa(Section::Answer, Name::Question, zone.ttl, &soa)
             .is_err()

@@ -22,7 +22,7 @@
 
 use std::ops::Range;
 
-use crate::dns::wire::{self, HEADER_LEN, MAX_NAME_LEN, flag, rcode, rtype};
+use crate::dns::wire::{self, HEADER_LEN, MAX_NAME_LEN, be16, be32, flag, rcode, rtype};
 
 /// Offset of QDCOUNT, ANCOUNT, NSCOUNT, ARCOUNT in the header.
 const COUNT_AT: [usize; 4] = [4, 6, 8, 10];
@@ -32,18 +32,6 @@ const TSIG: u16 = 250;
 const SIG: u16 = 24;
 /// Size of an SOA's fixed RDATA tail (serial, refresh, retry, expire, minimum).
 const SOA_TAIL: usize = 20;
-
-#[inline]
-fn be16(m: &[u8], at: usize) -> Option<u16> {
-    let b: [u8; 2] = m.get(at..at.checked_add(2)?)?.try_into().ok()?;
-    Some(u16::from_be_bytes(b))
-}
-
-#[inline]
-fn be32(m: &[u8], at: usize) -> Option<u32> {
-    let b: [u8; 4] = m.get(at..at.checked_add(4)?)?.try_into().ok()?;
-    Some(u32::from_be_bytes(b))
-}
 
 #[inline]
 fn put16(m: &mut [u8], at: usize, v: u16) {

@@ -1,0 +1,37 @@
+# Shared shell helpers of the load-test scripts (run.sh, soak.sh, forward_mix.sh); sourced,
+# never run. Each script sets ROOT, WORK and CMDS before calling record/run.
+
+# Prints the script's header comment (its usage text) and exits 2.
+usage() { sed -n '2,/^$/{s/^# \{0,1\}//;p}' "$0" >&2; exit 2; }
+
+free_port() {
+    python3 - <<'EOF'
+import socket
+while True:
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    port = u.getsockname()[1]
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        t.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    print(port)
+    break
+EOF
+}
+
+udp_counters() { # "RcvbufErrors InErrors SndbufErrors" from /proc/net/snmp
+    awk '/^Udp:/ { if (!h) { for (i = 1; i <= NF; i++) n[$i] = i; h = 1 }
+                   else print $n["RcvbufErrors"], $n["InErrors"], $n["SndbufErrors"] }' /proc/net/snmp
+}
+
+# Records a command (paths shortened) in commands.txt.
+record() {
+    local line="$*"
+    line=${line//$WORK/\$WORK}
+    line=${line//$ROOT\//}
+    printf '%s\n' "$line" >> "$CMDS"
+}
+# Runs and records a command.
+run() { record "$@"; "$@"; }
