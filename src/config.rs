@@ -242,6 +242,10 @@ pub struct Config {
     pub workers: usize,
     /// `pinWorkers`: pin worker i to core i (new; default: on when workers <= cores).
     pub pin_workers: Option<bool>,
+    /// `refreshPriority`: `idle` (default: the refresh thread yields the core to any woken
+    /// worker, with a watchdog against starvation) or `normal` (new; see
+    /// [`crate::refresh_priority`]).
+    pub refresh_priority: crate::refresh_priority::RefreshPriority,
     /// `forwarders`: forwarder threads that talk to the upstreams (new; default 2).
     pub forwarders: usize,
     /// `forwardQueue`: capacity of the queue from the workers to the forwarders; a query that
@@ -577,6 +581,7 @@ const KEYS: &[&str] = &[
     "maxStalenessSeconds",
     "workers",
     "pinWorkers",
+    "refreshPriority",
     "forwarders",
     "forwardQueue",
     "transferAllowFrom",
@@ -639,6 +644,7 @@ struct Raw {
     max_staleness_seconds: u64,
     workers: u64,
     pin_workers: Option<bool>,
+    refresh_priority: String,
     forwarders: u64,
     forward_queue: u64,
     transfer_allow_from: Vec<String>,
@@ -715,6 +721,7 @@ impl Raw {
             max_staleness_seconds: c.max_staleness_seconds,
             workers: u64::try_from(c.workers).unwrap_or(u64::MAX),
             pin_workers: c.pin_workers,
+            refresh_priority: c.refresh_priority.as_str().to_string(),
             forwarders: u64::try_from(c.forwarders).unwrap_or(u64::MAX),
             forward_queue: u64::try_from(c.forward_queue).unwrap_or(u64::MAX),
             transfer_allow_from: c
@@ -801,6 +808,7 @@ impl Raw {
             }
             "workers" => self.workers = uint(key, v, 0, MAX_WORKERS)?,
             "pinWorkers" => self.pin_workers = Some(boolean(key, v)?),
+            "refreshPriority" => self.refresh_priority = string(key, v)?,
             "forwarders" => self.forwarders = uint(key, v, 1, MAX_FORWARDERS)?,
             "forwardQueue" => self.forward_queue = uint(key, v, 1, MAX_FORWARD_QUEUE)?,
             "transferAllowFrom" => self.transfer_allow_from = string_list(key, v)?,
@@ -1114,6 +1122,7 @@ pub fn default_config() -> Config {
         max_staleness_seconds: 0,
         workers: 0,
         pin_workers: None,
+        refresh_priority: crate::refresh_priority::RefreshPriority::Idle,
         forwarders: 2,
         forward_queue: 1024,
         transfer_allow_from: Vec::new(),
@@ -1366,6 +1375,10 @@ impl Config {
         m.insert("StateMaxBytes".into(), self.state_max_bytes.into());
         m.insert("CacheSize".into(), self.cache_size.into());
         m.insert("HealthFilter".into(), self.health_filter.as_str().into());
+        m.insert(
+            "RefreshPriority".into(),
+            self.refresh_priority.as_str().into(),
+        );
         m.insert("PtrOn".into(), self.ptr_on.into());
         m.insert(
             "MesosHTTPSInsecure".into(),
@@ -1561,6 +1574,15 @@ fn validate_raw(
             value: 0,
         });
     }
+    let Some(refresh_priority) =
+        crate::refresh_priority::RefreshPriority::parse(&raw.refresh_priority)
+    else {
+        return Err(ConfigError::InvalidValue {
+            key: "refreshPriority",
+            value: format!("{:?}", raw.refresh_priority),
+            expected: "\"idle\" or \"normal\"",
+        });
+    };
     let health_filter = match raw.health_filter.as_str() {
         "off" => HealthFilter::Off,
         "exclude-unhealthy" => HealthFilter::ExcludeUnhealthy,
@@ -1691,6 +1713,7 @@ fn validate_raw(
         max_staleness_seconds: raw.max_staleness_seconds,
         workers,
         pin_workers: raw.pin_workers,
+        refresh_priority,
         forwarders,
         forward_queue,
         transfer_allow_from,
@@ -2226,6 +2249,10 @@ mod tests {
         assert_eq!(c.max_staleness_seconds, 0);
         assert_eq!(c.workers, 0);
         assert_eq!(c.pin_workers, None);
+        assert_eq!(
+            c.refresh_priority,
+            crate::refresh_priority::RefreshPriority::Idle
+        );
         assert_eq!(c.file, PathBuf::from("/etc/mesos-dns/config.json"));
     }
 
@@ -3137,6 +3164,13 @@ mod tests {
             &[r#"healthFilter: "on" is not valid"#],
         );
         err(
+            &with(r#""refreshPriority": "low""#),
+            &[
+                r#"refreshPriority: "low" is not valid"#,
+                "\"idle\" or \"normal\"",
+            ],
+        );
+        err(
             &with(r#""workers": 100000"#),
             &["workers: 100000 is out of range"],
         );
@@ -3262,6 +3296,7 @@ mod tests {
             "StateMaxBytes",
             "CacheSize",
             "HealthFilter",
+            "RefreshPriority",
             "PtrOn",
             "MesosHTTPSInsecure",
             "MaxStalenessSeconds",

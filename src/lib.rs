@@ -24,6 +24,8 @@
 //! - [`forward`]: names outside the domain: upstream selection, forwarder pool, cache.
 //! - [`acl`]: client allow-lists by prefix (`recursionAllowFrom`), checked before forwarding.
 //! - [`refresh`]: the refresh thread: fetch → build → publish; keeps the last good snapshot.
+//!   [`refresh_priority`]: it runs at `SCHED_IDLE` so a woken worker always gets the core,
+//!   with a watchdog that raises a starved refresh.
 //! - [`reload`]: hot reload (SIGHUP): which config keys apply live, which need a restart.
 //! - [`http`]: the read-only HTTP API (`/v1/...`), `/metrics`, `/health`, `/ready`.
 //! - [`metrics`]: per-thread counters, summed when read.
@@ -35,9 +37,9 @@
 //!   masters / stateFile
 //!          │  HTTP(S) GET /master/state (ureq); leader list from the zk-detector thread
 //!          ▼
-//!   ┌────────────────┐  build next Snapshot off to the side
-//!   │ refresh thread │──────────────────────────────┐
-//!   └────────────────┘                              ▼
+//!   ┌────────────────┐  build next Snapshot off to the side, at SCHED_IDLE
+//!   │ refresh thread │──────────────────────────────┐   (refresh-watch raises it
+//!   └────────────────┘                              ▼    if a busy core starves it)
 //!                                    SnapshotHandle (epoch + Arc<Snapshot>)
 //!                                 ┌─────────┬─────────┴──────┬──────────┐
 //!                                 ▼         ▼                ▼          ▼
@@ -59,6 +61,7 @@ pub mod mesos;
 pub mod metrics;
 pub mod records;
 pub mod refresh;
+pub mod refresh_priority;
 pub mod reload;
 pub mod server;
 pub mod snapshot;

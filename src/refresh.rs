@@ -23,6 +23,7 @@ use crate::mesos::fetch::{FetchError, Fetcher, SetupError};
 use crate::mesos::hosts::SystemHosts;
 use crate::mesos::zk::Detection;
 use crate::records::generator::{GenConfig, HostResolver, generate};
+use crate::refresh_priority::{PriorityGuard, RefreshPriority};
 use crate::snapshot::{Snapshot, SnapshotHandle, Zone, unix_now};
 
 /// Counters of the refresh thread, read by metrics and `/ready`.
@@ -48,6 +49,10 @@ pub struct RefreshStats {
     pub reloads_ok: AtomicU64,
     /// Config reloads refused (invalid config, or a key that needs a restart).
     pub reloads_failed: AtomicU64,
+    /// Refreshes the watchdog raised from idle to normal priority (starved by a busy core).
+    pub priority_raised: AtomicU64,
+    /// Raises the kernel refused (no CAP_SYS_NICE and a low RLIMIT_NICE).
+    pub priority_raise_failed: AtomicU64,
 }
 
 impl RefreshStats {
@@ -284,17 +289,36 @@ pub struct RefreshThread {
     /// Sends commands to the thread.
     pub commands: Sender<Command>,
     join: JoinHandle<()>,
+    guard: Arc<PriorityGuard>,
 }
 
 impl RefreshThread {
-    /// Starts the thread; it refreshes at once, then every `period`.
-    pub fn spawn(mut refresher: Refresher, mut period: Duration) -> std::io::Result<RefreshThread> {
+    /// Starts the thread at `priority` (and its watchdog, see [`crate::refresh_priority`]);
+    /// it refreshes at once, then every `period`.
+    pub fn spawn(
+        mut refresher: Refresher,
+        mut period: Duration,
+        priority: RefreshPriority,
+    ) -> std::io::Result<RefreshThread> {
         let (tx, rx): (Sender<Command>, Receiver<Command>) = crossbeam_channel::bounded(16);
+        let guard = PriorityGuard::new(priority, refresher.stats.clone());
+        let g = guard.clone();
         let join = std::thread::Builder::new()
             .name("refresh".into())
             .spawn(move || {
+                g.enter();
+                // The watchdog ends with this thread, however it returns.
+                struct StopOnExit(Arc<PriorityGuard>);
+                impl Drop for StopOnExit {
+                    fn drop(&mut self) {
+                        self.0.stop();
+                    }
+                }
+                let _stop = StopOnExit(g.clone());
                 loop {
+                    g.begin();
                     let _ = refresher.refresh_once();
+                    g.end();
                     match rx.recv_timeout(period) {
                         Ok(Command::RefreshNow) | Err(RecvTimeoutError::Timeout) => {}
                         Ok(Command::Masters(mut list)) => {
@@ -323,12 +347,22 @@ impl RefreshThread {
                     refresher.handle.collect_retired();
                 }
             })?;
-        Ok(RefreshThread { commands: tx, join })
+        if let Err(e) = guard.spawn_watchdog() {
+            guard.stop();
+            let _ = tx.send(Command::Stop);
+            return Err(e);
+        }
+        Ok(RefreshThread {
+            commands: tx,
+            join,
+            guard,
+        })
     }
 
     /// Asks the thread to stop. It is not joined: a fetch in flight may take up to
     /// `stateTimeoutSeconds`, and shutdown must not wait for a master.
     pub fn stop(self) {
+        self.guard.stop();
         let _ = self.commands.send(Command::Stop);
         drop(self.join);
     }

@@ -208,6 +208,7 @@ pub fn start(config: &Config) -> Result<Server, StartError> {
     let refresh = RefreshThread::spawn(
         refresher,
         Duration::from_secs(config.refresh_seconds.max(1)),
+        config.refresh_priority,
     )?;
     let detector = if config.zk.is_empty() || config.state_file.is_some() {
         None

@@ -269,6 +269,23 @@ pub fn render(state: &ApiState, snap: Option<&Snapshot>) -> String {
         "mesos_dns_refresh_duration_seconds {}",
         us as f64 / 1e6
     );
+    family(
+        &mut out,
+        "mesos_dns_refresh_priority_raises_total",
+        "counter",
+        "Refreshes at refreshPriority idle that ran past their grace (a busy core starved \
+         them) and were raised to normal priority (ok) or could not be (failed).",
+    );
+    for (result, n) in [
+        ("ok", &r.priority_raised),
+        ("failed", &r.priority_raise_failed),
+    ] {
+        let n = n.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "mesos_dns_refresh_priority_raises_total{{result=\"{result}\"}} {n}"
+        );
+    }
     single(
         &mut out,
         "mesos_dns_state_bytes",

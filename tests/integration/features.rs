@@ -557,6 +557,8 @@ fn contrib_systemd_unit_parses_and_is_hardened() {
         ("PrivateTmp", "yes"),
         ("PrivateDevices", "yes"),
         ("RestartPreventExitStatus", "2"),
+        // Lets the refresh watchdog raise a starved SCHED_IDLE refresh (refresh_priority.rs).
+        ("LimitNICE", "+0"),
     ] {
         assert_eq!(get("Service", key), Some(want), "[Service] {key}");
     }

@@ -3,8 +3,8 @@
 //! answer rules (`answers`), state refresh and failure handling (`refresh`), the command line
 //! (`cli`), the real `dig` client (`dig`), the HTTP API (`http`), talking to the masters over
 //! HTTPS with authentication (`masters`), ZooKeeper leader detection (`zk`) and zone transfers to
-//! a real NSD secondary (`xfr`), and health filtering, PTR, hot reload and the deployment files
-//! (`features`); `harness` and
+//! a real NSD secondary (`xfr`), health filtering, PTR, hot reload and the deployment files
+//! (`features`), and the refresh thread's priority and its watchdog (`priority`); `harness` and
 //! `fake_master` are the tools.
 
 mod answers;
@@ -17,6 +17,7 @@ mod hardening;
 mod harness;
 mod http;
 mod masters;
+mod priority;
 mod refresh;
 mod xfr;
 mod zk;
