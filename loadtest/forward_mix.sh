@@ -183,17 +183,6 @@ head -20 "$WORK/queries.txt" > "$OUT/queries-head.txt"
 head -8 "$WORK/example.com.zone" > "$OUT/example.com.zone-head.txt"
 
 # --- helpers ---------------------------------------------------------------------------------
-wait_answering() { # PORT PID NAME: until NAME/A gets NOERROR, at most 30 s
-    local i
-    for i in $(seq 60); do
-        kill -0 "$2" 2>/dev/null || return 1
-        if dig +time=1 +tries=1 -p "$1" @127.0.0.1 "$3" A 2>/dev/null | grep -q 'status: NOERROR'; then
-            return 0
-        fi
-        sleep 0.5
-    done
-    return 1
-}
 dnsperf_run() { # OUTFILE TIMEOUT PORT ARGS...
     local out=$1 secs=$2 port=$3
     shift 3

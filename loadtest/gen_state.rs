@@ -1,6 +1,8 @@
 //! `mesos-dns-gen-state`: writes a deterministic synthetic Mesos `/master/state` document.
 //!
-//! Usage: `mesos-dns-gen-state --tasks N [--seed S] [--frameworks F] [--agents A] [--out FILE]`.
+//! Usage: `mesos-dns-gen-state --tasks N [--seed S] [--frameworks F] [--agents A]
+//! [--kill-every K] [--out FILE]`. With `--kill-every K` every K-th task of each framework is
+//! `TASK_KILLED` and everything else is as without it (a changed state for refresh tests).
 //! Frameworks and agents default to the ratios of `SynthSpec::with_tasks` (one framework per
 //! 200 tasks, one agent per 20 tasks). The document goes to stdout, or to `FILE` with `--out`.
 //! Bad arguments and I/O errors are reported on stderr with exit status 2. The same arguments
@@ -15,7 +17,7 @@ use std::process::ExitCode;
 use synth_state::{SynthSpec, generate};
 
 const USAGE: &str = "usage: mesos-dns-gen-state --tasks N [--seed S] [--frameworks F] \
-                     [--agents A] [--out FILE]";
+                     [--agents A] [--kill-every K] [--out FILE]";
 
 /// Parsed command line.
 struct Args {
@@ -35,6 +37,7 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>, St
     let mut seed: Option<u64> = None;
     let mut frameworks: Option<usize> = None;
     let mut agents: Option<usize> = None;
+    let mut kill_every: usize = 0;
     let mut out: Option<String> = None;
     while let Some(arg) = argv.next() {
         // Accept both `--flag value` and `--flag=value`.
@@ -48,6 +51,7 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>, St
             "--seed" => seed = Some(parse_num(&flag, value())?),
             "--frameworks" => frameworks = Some(parse_num(&flag, value())?),
             "--agents" => agents = Some(parse_num(&flag, value())?),
+            "--kill-every" => kill_every = parse_num(&flag, value())?,
             "--out" => out = Some(value().ok_or("--out needs a value")?),
             "-h" | "--help" => return Ok(None),
             other => return Err(format!("unknown argument {other:?}")),
@@ -55,6 +59,7 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>, St
     }
     let tasks = tasks.ok_or("--tasks is required")?;
     let mut spec = SynthSpec::with_tasks(tasks);
+    spec.kill_every = kill_every;
     if let Some(s) = seed {
         spec.seed = s;
     }

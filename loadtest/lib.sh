@@ -1,4 +1,5 @@
-# Shared shell helpers of the load-test scripts (run.sh, soak.sh, forward_mix.sh); sourced,
+# Shared shell helpers of the load-test scripts (run.sh, soak.sh, forward_mix.sh,
+# refresh_p99.sh); sourced,
 # never run. Each script sets ROOT, WORK and CMDS before calling record/run.
 
 # Prints the script's header comment (its usage text) and exits 2.
@@ -35,3 +36,17 @@ record() {
 }
 # Runs and records a command.
 run() { record "$@"; "$@"; }
+
+# Until NAME (default leader.mesos) A gets NOERROR from 127.0.0.1:PORT, at most 30 s; fails
+# at once when PID is gone.
+wait_answering() { # PORT PID [NAME]
+    local i
+    for i in $(seq 60); do
+        kill -0 "$2" 2>/dev/null || return 1
+        if dig +time=1 +tries=1 -p "$1" @127.0.0.1 "${3:-leader.mesos}" A 2>/dev/null | grep -q 'status: NOERROR'; then
+            return 0
+        fi
+        sleep 0.5
+    done
+    return 1
+}

@@ -182,17 +182,6 @@ QUERIES_SHA=$(sha256sum "$WORK/queries.txt" | cut -d' ' -f1)
 EOF
 
 # --- helpers -----------------------------------------------------------------------------
-wait_answering() { # PORT PID: until a query gets NOERROR, at most 30 s
-    local i
-    for i in $(seq 60); do
-        kill -0 "$2" 2>/dev/null || return 1
-        if dig +time=1 +tries=1 -p "$1" @127.0.0.1 leader.mesos A 2>/dev/null | grep -q 'status: NOERROR'; then
-            return 0
-        fi
-        sleep 0.5
-    done
-    return 1
-}
 # Runs dnsperf pinned to GEN_CPU, bounded in time; extra args follow.
 dnsperf_run() { # OUTFILE SECONDS PORT ARGS...
     local out=$1 secs=$2 port=$3

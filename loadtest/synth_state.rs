@@ -28,6 +28,10 @@ pub(crate) struct SynthSpec {
     pub(crate) agents: usize,
     /// PRNG seed; the output is a pure function of the whole spec.
     pub(crate) seed: u64,
+    /// When > 0, every `kill_every`-th task is shown as `TASK_KILLED` while every random
+    /// choice stays the same: a state that differs from the `0` one only by those tasks losing
+    /// their records (what a load test swaps in to make each refresh really change the zone).
+    pub(crate) kill_every: usize,
 }
 
 impl SynthSpec {
@@ -39,6 +43,7 @@ impl SynthSpec {
             frameworks: (tasks / 200).max(1),
             agents: (tasks / 20).max(1),
             seed: 0x5EED_5EED_5EED_5EED,
+            kill_every: 0,
         }
     }
 }
@@ -52,6 +57,7 @@ pub(crate) fn generate(spec: &SynthSpec) -> String {
         rng: Rng::new(spec.seed),
         agents,
         task_serial: 0,
+        kill_every: spec.kill_every,
     };
     g.document(spec.tasks, frameworks);
     g.out
@@ -147,6 +153,7 @@ struct Gen {
     agents: usize,
     /// Global counter of every task written (running and completed), for unique IPs.
     task_serial: u64,
+    kill_every: usize,
 }
 
 impl Gen {
@@ -447,7 +454,14 @@ impl Gen {
                 35..=49 => "TASK_FINISHED",
                 _ => "TASK_RUNNING",
             };
-            self.task(i, &cur, state);
+            // Only the shown state changes: the task is built (and draws its random numbers)
+            // as it would be without `kill_every`, so every other task stays the same.
+            let shown = if self.kill_every > 0 && t % self.kill_every as u64 == 0 {
+                "TASK_KILLED"
+            } else {
+                state
+            };
+            self.task(i, &cur, state, shown);
             app = Some(cur);
         }
         self.raw("],\"unreachable_tasks\":[],\"completed_tasks\":[");
@@ -458,7 +472,7 @@ impl Gen {
                 self.raw(",");
             }
             let done = self.new_app(1000 + c);
-            self.task(i, &done, "TASK_FINISHED");
+            self.task(i, &done, "TASK_FINISHED", "TASK_FINISHED");
         }
         self.raw("],\"offers\":[],\"executors\":[]}");
     }
@@ -513,7 +527,8 @@ impl Gen {
         }
     }
 
-    fn task(&mut self, fw: u64, app: &App, state: &str) {
+    /// One task built as one in `state`, whose `state` field says `shown`.
+    fn task(&mut self, fw: u64, app: &App, state: &str, shown: &str) {
         let k = self.task_serial;
         self.task_serial += 1;
         let agent = self.rng.below(self.agents as u64);
@@ -542,7 +557,7 @@ impl Gen {
         self.raw(",\"executor_id\":\"\",\"slave_id\":");
         self.agent_id(agent);
         self.raw(",\"state\":\"");
-        self.raw(state);
+        self.raw(shown);
         self.raw("\",\"resources\":{\"disk\":0.0,\"mem\":");
         let mem = 128 << self.rng.below(5);
         self.num(mem);
@@ -788,6 +803,38 @@ mod tests {
     }
 
     #[test]
+    fn kill_every_kills_those_tasks_and_changes_nothing_else() {
+        let spec = SynthSpec::with_tasks(600);
+        let variant = SynthSpec {
+            kill_every: 10,
+            ..spec
+        };
+        let a: serde_json::Value = serde_json::from_str(&generate(&spec)).expect("json");
+        let b: serde_json::Value = serde_json::from_str(&generate(&variant)).expect("json");
+        let (ta, tb) = (tasks_of(&a), tasks_of(&b));
+        assert_eq!(ta.len(), tb.len());
+        let mut killed = 0;
+        let mut per_framework = 0;
+        let mut framework = None;
+        for (x, y) in ta.iter().zip(&tb) {
+            if framework != Some(&x["framework_id"]) {
+                framework = Some(&x["framework_id"]);
+                per_framework = 0;
+            }
+            let mut y = (*y).clone();
+            if per_framework % 10 == 0 {
+                assert_eq!(y["state"], "TASK_KILLED", "{}", x["id"]);
+                killed += usize::from(x["state"] != "TASK_KILLED");
+                y["state"] = x["state"].clone();
+            }
+            assert_eq!(*x, &y, "only the state of every 10th task differs");
+            per_framework += 1;
+        }
+        assert!(killed >= 40, "{killed} running/staging tasks killed");
+        assert_eq!(a["slaves"], b["slaves"]);
+    }
+
+    #[test]
     fn deterministic_and_seed_sensitive() {
         let spec = SynthSpec::with_tasks(500);
         assert_eq!(generate(&spec), generate(&spec));
@@ -809,12 +856,14 @@ mod tests {
                 frameworks: 0,
                 agents: 0,
                 seed: 7,
+                kill_every: 0,
             },
             SynthSpec {
                 tasks: 10,
                 frameworks: 30,
                 agents: 3,
                 seed: 8,
+                kill_every: 0,
             },
         ] {
             let text = generate(&spec);

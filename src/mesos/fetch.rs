@@ -187,7 +187,7 @@ pub struct Fetched {
 /// kernel the whole remaining buffer: one `read(2)` of a 200 MB state file copies for tens of
 /// milliseconds inside the kernel, and a kernel built without preemption (`PREEMPT_NONE`, the
 /// common server setting) does not switch to a woken DNS worker on the same core until that
-/// copy ends. Measured with a 223 MB file (`loadtest/runs/2026-11-25-vm-refresh-p99/`): one
+/// copy ends. Measured with a 223 MB file (`loadtest/runs/2026-11-25-vm-refresh-diagnosis/`): one
 /// big read beside a worker at 40k QPS raised its p99 from ~0.2 ms to 7.6 ms; 1 MiB reads left
 /// it unchanged. 256 KiB copies in well under 100 µs and still costs only ~900 syscalls there.
 const READ_CHUNK: usize = 256 * 1024;

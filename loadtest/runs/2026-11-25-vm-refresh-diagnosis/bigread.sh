@@ -1,0 +1,1 @@
+while :; do dd if=/tmp/exp/state1.json of=/dev/null bs=256M 2>/dev/null; sleep 0.5; done

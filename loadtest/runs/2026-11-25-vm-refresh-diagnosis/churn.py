@@ -1,0 +1,4 @@
+import time
+while True:
+    b = bytes(1) * (512 << 20)
+    del b
