@@ -290,3 +290,58 @@ mod linux {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    fn pair() -> (UdpSocket, UdpSocket) {
+        let server = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        server
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("timeout");
+        let client = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        client
+            .connect(server.local_addr().expect("addr"))
+            .expect("connect");
+        (server, client)
+    }
+
+    #[test]
+    fn recv_takes_what_is_queued_then_blocks_until_the_timeout() {
+        let (server, client) = pair();
+        let mut batch = Batch::new();
+        for i in 0..5u8 {
+            client.send(&[i; 12]).expect("send");
+        }
+        // Give loopback a moment to queue all five.
+        std::thread::sleep(Duration::from_millis(20));
+        let n = batch.recv(&server).expect("recv");
+        assert_eq!(n, 5);
+        for i in 0..5 {
+            assert_eq!(batch.slot(i).0, &[i as u8; 12][..]);
+            assert_eq!(
+                batch.peer(i),
+                Some(client.local_addr().expect("addr")),
+                "slot {i}"
+            );
+        }
+        // Nothing queued: the receive blocks until the socket's read timeout.
+        let started = Instant::now();
+        let err = batch.recv(&server).expect_err("nothing to receive");
+        assert!(matches!(
+            err.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        ));
+        assert!(started.elapsed() >= Duration::from_millis(150));
+        // A datagram that arrives while the worker blocks is still received.
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            client.send(b"late").expect("send");
+        });
+        assert_eq!(batch.recv(&server).expect("late datagram"), 1);
+        assert_eq!(batch.slot(0).0, b"late");
+        sender.join().expect("sender");
+    }
+}
