@@ -19,7 +19,9 @@ use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 use serde_json::{Value, json};
 
-use crate::harness::{Q, Server, Transport, a_values, mini_state, wait_until, write_config};
+use crate::harness::{
+    Q, Server, Transport, a_values, metric, mini_state, wait_until, write_config,
+};
 
 /// A state file in its own temporary directory.
 struct StateFile {
@@ -79,20 +81,6 @@ fn wait_log(server: &Server, needle: &str) -> String {
             server.stderr_lines().join("\n")
         )
     })
-}
-
-/// The value of the sample `series` (exactly as rendered) in `/metrics`.
-fn metric(server: &Server, series: &str) -> f64 {
-    let body = server.http_get("/metrics").text();
-    body.lines()
-        .find_map(|l| {
-            l.strip_prefix(series)?
-                .strip_prefix(' ')?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or_else(|| panic!("no {series} in /metrics:\n{body}"))
 }
 
 /// The answer TTLs of a reply.

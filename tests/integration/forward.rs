@@ -21,8 +21,8 @@ use hickory_proto::rr::RecordType;
 use serde_json::{Value, json};
 
 use crate::harness::{
-    Q, Server, Transport, a_values, free_loopback_port as free_port, mini_state, nsd_binary,
-    wait_until,
+    Q, Server, Transport, a_values, free_loopback_port as free_port, metric, mini_state,
+    nsd_binary, wait_until,
 };
 
 /// The test zone served by the first upstream.
@@ -214,22 +214,6 @@ fn forwarding_server(state: &StateFile, resolvers: &[String], extra: Value) -> S
         "the state file was not loaded"
     );
     server
-}
-
-/// The value of the sample `series` (name with labels, exactly as rendered) in `/metrics`.
-fn metric(server: &Server, series: &str) -> f64 {
-    let reply = server.http_get("/metrics");
-    assert_eq!(reply.status, 200);
-    let body = reply.text();
-    body.lines()
-        .find_map(|l| {
-            l.strip_prefix(series)?
-                .strip_prefix(' ')?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or_else(|| panic!("no {series} in /metrics:\n{body}"))
 }
 
 /// The answer section as sorted "TYPE rdata" strings.

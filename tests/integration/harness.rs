@@ -656,3 +656,23 @@ pub(crate) fn free_loopback_port() -> u16 {
     }
     panic!("no port free for both UDP and TCP on 127.0.0.1");
 }
+
+/// The value of the `/metrics` sample `series` (name with labels, exactly as rendered), if the
+/// page has it.
+pub(crate) fn try_metric(server: &Server, series: &str) -> Option<f64> {
+    let text = server.http_get("/metrics").text();
+    text.lines().find_map(|l| {
+        let (name, value) = l.rsplit_once(' ')?;
+        (name == series).then(|| value.parse().ok())?
+    })
+}
+
+/// Like [`try_metric`], for a sample that must be there (panics with the whole page if not).
+pub(crate) fn metric(server: &Server, series: &str) -> f64 {
+    try_metric(server, series).unwrap_or_else(|| {
+        panic!(
+            "no {series} in /metrics:\n{}",
+            server.http_get("/metrics").text()
+        )
+    })
+}

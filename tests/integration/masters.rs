@@ -25,7 +25,9 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::{Value, json};
 
 use crate::fake_master::{Behaviour, FakeMaster};
-use crate::harness::{BIN, Server, a_values, mini_state, wait_until, write_config};
+use crate::harness::{
+    BIN, Server, a_values, mini_state, try_metric as metric, wait_until, write_config,
+};
 
 /// The log line of a failed poll.
 const FAILED: &str = "state refresh failed";
@@ -311,15 +313,6 @@ fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
 
 fn a_of(server: &Server, name: &str) -> Vec<String> {
     a_values(&server.query_udp(name, A))
-}
-
-/// The value of the `/metrics` series `series` (exact name with labels), if present.
-pub(crate) fn metric(server: &Server, series: &str) -> Option<f64> {
-    let text = server.http_get("/metrics").text();
-    text.lines().find_map(|l| {
-        let (name, value) = l.rsplit_once(' ')?;
-        (name == series).then(|| value.parse().ok())?
-    })
 }
 
 fn base_config(front: &Front, extra: Value) -> Value {

@@ -18,8 +18,7 @@ use serde_json::json;
 use zookeeper::{Acl, CreateMode, WatchedEvent, ZooKeeper, ZooKeeperExt};
 
 use crate::fake_master::{Behaviour, FakeMaster};
-use crate::harness::{Server, a_values, mini_state, wait_until};
-use crate::masters::metric;
+use crate::harness::{Server, a_values, mini_state, try_metric as metric, wait_until};
 
 const ZK_JAR: &str = "/usr/share/java/zookeeper.jar";
 
