@@ -189,8 +189,10 @@ pub struct Fetched {
 /// common server setting) does not switch to a woken DNS worker on the same core until that
 /// copy ends. Measured with a 223 MB file (`loadtest/runs/2026-11-25-vm-refresh-diagnosis/`): one
 /// big read beside a worker at 40k QPS raised its p99 from ~0.2 ms to 7.6 ms; 1 MiB reads left
-/// it unchanged. 256 KiB copies in well under 100 µs and still costs only ~900 syscalls there.
-const READ_CHUNK: usize = 256 * 1024;
+/// it unchanged. 64 KiB copies in ~10 µs and costs ~3,600 syscalls (a few ms) for that file;
+/// against 256 KiB it lowered the p99 beside a 100k-task refresh every second a little in each
+/// of three pairs of runs (`loadtest/runs/2026-11-25-vm-thp/read-chunk/`).
+const READ_CHUNK: usize = 64 * 1024;
 
 struct Capped<R> {
     inner: R,

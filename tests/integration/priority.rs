@@ -1,7 +1,8 @@
-//! `refreshPriority`, end to end: the real binary's refresh thread runs under `SCHED_IDLE` by
-//! default (read back from `/proc/PID/task/TID/stat`), at normal priority when configured, and
-//! a refresh starved by a core kept busy by normal-priority threads is raised by the watchdog
-//! and lands instead of waiting for minutes.
+//! What keeps a refresh from delaying the workers, end to end on the real binary:
+//! `refreshPriority` (the refresh thread runs under `SCHED_IDLE` by default, read back from
+//! `/proc/PID/task/TID/stat`, at normal priority when configured, and a refresh starved by a
+//! core kept busy by normal-priority threads is raised by the watchdog and lands instead of
+//! waiting for minutes), and the process's opt-out of transparent huge pages.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -240,4 +241,21 @@ fn regression_idle_refresh_starved_by_a_busy_core_is_raised_and_lands() {
     assert!(wait_until(Duration::from_secs(5), || {
         policy_of(server.pid(), "refresh") == Some(SCHED_IDLE)
     }));
+}
+
+#[test]
+fn regression_server_opts_out_of_transparent_huge_pages() {
+    // Huge-page faults and compaction during a large refresh stalled the workers
+    // (loadtest/runs/2026-11-25-vm-thp/): the server turns THP off for itself at start.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state.json");
+    std::fs::write(&state, state_small()).expect("write state");
+    let server = Server::start(state_file_config(&state, json!({})));
+    server.wait_ready("mesos");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).expect("status");
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("THP_enabled:"))
+        .expect("THP_enabled in /proc/PID/status (Linux >= 3.15)");
+    assert_eq!(line.split_whitespace().nth(1), Some("0"), "{line}");
 }
