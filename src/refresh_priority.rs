@@ -4,7 +4,8 @@
 //! core) and runs on cores that DNS workers also use. At normal priority the kernel's fair
 //! scheduler lets a running refresh finish its time slice (milliseconds) before a woken worker
 //! gets the core, and that wait lands straight in the tail latency: p99 about 4 ms instead of
-//! 0.2 ms with a 100k-task refresh every second (`loadtest/runs/2026-11-25-vm-refresh-p99/`).
+//! 0.2 ms with a 100k-task refresh every second
+//! (`loadtest/runs/2026-11-25-vm-refresh-p99-final/`).
 //! With `refreshPriority: "idle"` (the default) the refresh thread runs under `SCHED_IDLE`, so
 //! a worker that wakes takes the core at once.
 //!
