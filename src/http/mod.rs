@@ -6,7 +6,8 @@
 //! [`MAX_CONNS`]) at once (beyond that `503` at once), so a few slow clients cannot hold up
 //! everyone else; a request head of at most [`MAX_HEAD`] bytes and [`MAX_HEADERS`] headers
 //! (`431` beyond), a deadline for the whole head (`408` for slow clients), write timeouts,
-//! and one request per connection. It never runs on, or slows, a DNS worker: it only reads
+//! and one request per connection, closed after the reply without resetting it (what the
+//! client still sends is drained for up to [`DRAIN_DEADLINE`]). It never runs on, or slows, a DNS worker: it only reads
 //! the published snapshot and the counters.
 
 pub mod api;
@@ -30,6 +31,11 @@ pub const HEAD_DEADLINE: Duration = Duration::from_secs(5);
 /// Default of `httpMaxConnections`: most connections handled at once, each on its own thread
 /// for at most [`HEAD_DEADLINE`] plus the write timeout.
 pub const MAX_CONNS: usize = 256;
+/// After a reply, how long a connection waits for the client to finish sending and close
+/// (see [`close_gracefully`]) before it is closed anyway.
+pub const DRAIN_DEADLINE: Duration = Duration::from_secs(1);
+/// The most request bytes read and dropped after a reply (a request body nobody reads).
+pub const DRAIN_MAX: usize = 1 << 20;
 
 /// HTTP counters (the HTTP path is not hot: shared atomics are fine here).
 #[derive(Debug, Default)]
@@ -119,7 +125,9 @@ impl Drop for Slot {
     }
 }
 
-/// Answers `503` at once (every connection slot is taken).
+/// Answers `503` at once (every connection slot is taken). Runs on the accepting thread, so it
+/// does not wait to drain the request like [`close_gracefully`]; the reply is small enough to
+/// leave in one segment before the close.
 fn refuse(mut stream: TcpStream, state: &ApiState) {
     state.http.overloaded.fetch_add(1, Ordering::Relaxed);
     let _ = stream.set_nonblocking(false);
@@ -166,13 +174,54 @@ fn read_head(stream: &mut TcpStream, buf: &mut [u8]) -> Result<usize, u16> {
 }
 
 fn handle(mut stream: TcpStream, state: &ApiState) {
+    let (response, head_only) = read_request(&mut stream, state);
+    state.http.requests.fetch_add(1, Ordering::Relaxed);
+    if write_response(&mut stream, &response, head_only).is_ok() {
+        close_gracefully(stream);
+    }
+}
+
+/// Closes a connection after its reply without losing the reply. Closing a socket that still
+/// holds unread request bytes (a body we never read, a pipelined request, the rest of an
+/// oversized head) makes the kernel send a reset and drop whatever of the reply is still in the
+/// send buffer: a large reply to a client that reads slowly was cut short. So: end our side
+/// (FIN after the reply), then read and drop what the client still sends until it closes, for
+/// at most [`DRAIN_DEADLINE`] and [`DRAIN_MAX`] bytes.
+fn close_gracefully(mut stream: TcpStream) {
+    if stream.shutdown(std::net::Shutdown::Write).is_err() {
+        return;
+    }
+    let deadline = Instant::now() + DRAIN_DEADLINE;
+    let mut sink = [0u8; 4096];
+    let mut drained = 0;
+    while drained < DRAIN_MAX {
+        let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+            return;
+        };
+        if stream
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .is_err()
+        {
+            return;
+        }
+        match stream.read(&mut sink) {
+            Ok(0) => return,
+            Ok(n) => drained += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// Reads and routes one request: the response, and whether it is for `HEAD`.
+fn read_request(stream: &mut TcpStream, state: &ApiState) -> (Response, bool) {
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_write_timeout(Some(Duration::from_secs(10)));
     let mut buf = [0u8; MAX_HEAD];
-    let response = match read_head(&mut stream, &mut buf) {
+    match read_head(stream, &mut buf) {
         Err(status) => {
             state.http.bad_requests.fetch_add(1, Ordering::Relaxed);
-            bad(status)
+            (bad(status), false)
         }
         Ok(len) => {
             let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -188,19 +237,14 @@ fn handle(mut stream: TcpStream, state: &ApiState) {
                         .and_then(|h| std::str::from_utf8(h.value).ok());
                     let head_only = method == "HEAD";
                     let method = if head_only { "GET" } else { method };
-                    let r = api::route(state, method, path, accept);
-                    state.http.requests.fetch_add(1, Ordering::Relaxed);
-                    let _ = write_response(&mut stream, &r, head_only);
-                    return;
+                    (api::route(state, method, path, accept), head_only)
                 }
-                Ok(httparse::Status::Partial) => bad(400),
-                Err(httparse::Error::TooManyHeaders) => bad(431),
-                Err(_) => bad(400),
+                Ok(httparse::Status::Partial) => (bad(400), false),
+                Err(httparse::Error::TooManyHeaders) => (bad(431), false),
+                Err(_) => (bad(400), false),
             }
         }
-    };
-    state.http.requests.fetch_add(1, Ordering::Relaxed);
-    let _ = write_response(&mut stream, &response, false);
+    }
 }
 
 fn bad(status: u16) -> Response {

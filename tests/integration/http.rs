@@ -1689,3 +1689,44 @@ fn ready_turns_stale_without_good_refreshes_and_recovers() {
         "/ready did not recover"
     );
 }
+
+#[test]
+fn regression_reply_is_not_cut_by_a_reset_when_the_request_body_was_not_read() {
+    // A request with a body we never read: closing the socket with those bytes unread made
+    // the kernel send a reset and drop the part of the reply still in our send buffer. The
+    // client's small receive buffer keeps most of the reply there until it reads.
+    let (_master, server) = serve(small(), json!({}));
+    let addr = server.http_addr();
+    let sock =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    sock.set_recv_buffer_size(4096).expect("rcvbuf");
+    sock.connect_timeout(&addr.into(), Duration::from_secs(2))
+        .expect("connect");
+    let mut stream: TcpStream = sock.into();
+    let body = vec![b'a'; 200_000];
+    let head = format!(
+        "GET /metrics HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut writer = stream.try_clone().expect("clone");
+    let sender = std::thread::spawn(move || {
+        let _ = writer.set_write_timeout(Some(Duration::from_secs(3)));
+        let _ = writer.write_all(head.as_bytes());
+        let _ = writer.write_all(&body);
+    });
+    // Let the server answer and close before we read a byte.
+    std::thread::sleep(Duration::from_millis(300));
+    let reply = read_http_reply(&mut stream, Duration::from_secs(5)).expect("a reply");
+    sender.join().expect("sender");
+    assert_eq!(reply.status, 200);
+    let declared: usize = reply
+        .header("content-length")
+        .expect("Content-Length")
+        .parse()
+        .expect("number");
+    assert!(
+        declared > 8192,
+        "the reply must not fit the client's buffer: {declared}"
+    );
+    assert_eq!(reply.body.len(), declared, "the reply was cut");
+}
