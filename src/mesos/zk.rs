@@ -46,6 +46,10 @@ const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Re-list the children this often even without a watch event.
 const RELIST_EVERY: Duration = Duration::from_secs(3);
+/// At most one masters list per this interval goes to the refresh thread (behaviour reference
+/// §5.1: the original rate-limits leader changes to one per second). A flapping ZooKeeper
+/// then costs one refresh per second, not one per event; the newest list always wins.
+const MIN_HANDOVER_INTERVAL: Duration = Duration::from_secs(1);
 /// How often the loop looks at the stop flag while idle.
 const TICK: Duration = Duration::from_millis(200);
 /// Reconnect backoff: first and largest delay.
@@ -666,6 +670,7 @@ impl Detector {
             stop: stop.clone(),
             sent: Vec::new(),
             unsent: None,
+            handed_at: None,
             logged_outage: false,
             logged_no_leader: false,
             bad_nodes: Vec::new(),
@@ -693,8 +698,11 @@ struct Run {
     stop: Arc<AtomicBool>,
     /// The last list handed over.
     sent: Vec<String>,
-    /// A list the refresh thread could not take yet.
+    /// A list the refresh thread could not take yet, or that waits for
+    /// [`MIN_HANDOVER_INTERVAL`].
     unsent: Option<Vec<String>>,
+    /// When the last list was handed over.
+    handed_at: Option<Instant>,
     logged_outage: bool,
     logged_no_leader: bool,
     /// Nodes whose data did not parse (logged once each).
@@ -872,13 +880,21 @@ impl Run {
         }
     }
 
-    /// Hands a pending list to the refresh thread.
+    /// Hands a pending list to the refresh thread, at most once per
+    /// [`MIN_HANDOVER_INTERVAL`]; a list held back goes at a later call (the session loop
+    /// calls this at least every [`TICK`]).
     fn flush(&mut self) {
-        if let Some(list) = self.unsent.take()
-            && !(self.on_masters)(&list)
-        {
+        let Some(list) = self.unsent.take() else {
+            return;
+        };
+        let too_soon = self
+            .handed_at
+            .is_some_and(|at| at.elapsed() < MIN_HANDOVER_INTERVAL);
+        if too_soon || !(self.on_masters)(&list) {
             self.unsent = Some(list);
+            return;
         }
+        self.handed_at = Some(Instant::now());
     }
 }
 
@@ -1115,6 +1131,7 @@ mod tests {
             stop: Arc::new(AtomicBool::new(false)),
             sent: Vec::new(),
             unsent: None,
+            handed_at: None,
             logged_outage: false,
             logged_no_leader: false,
             bad_nodes: Vec::new(),
@@ -1134,5 +1151,48 @@ mod tests {
         drop(conn);
         let ops = server.join().expect("server");
         assert_eq!(&ops[..3], [OP_GET_CHILDREN, OP_GET_DATA, OP_GET_DATA]);
+    }
+
+    #[test]
+    fn leader_changes_reach_the_refresh_thread_at_most_once_a_second_newest_first() {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let sink = got.clone();
+        let mut run = Run {
+            url: ZkUrl::parse("zk://127.0.0.1:1/mesos").expect("url"),
+            status: Arc::new(Detection::default()),
+            on_masters: Box::new(move |l: &[String]| {
+                sink.lock().push(l.to_vec());
+                true
+            }),
+            stop: Arc::new(AtomicBool::new(false)),
+            sent: Vec::new(),
+            unsent: None,
+            handed_at: None,
+            logged_outage: false,
+            logged_no_leader: false,
+            bad_nodes: Vec::new(),
+        };
+        let list = |leader: &str| vec![leader.to_owned(), "10.0.0.9:5050".to_owned()];
+        // The first leader goes at once.
+        run.publish(list("10.0.0.1:5050"));
+        assert_eq!(got.lock().len(), 1);
+        // Two more changes within the second: held back, the newest kept.
+        run.publish(list("10.0.0.2:5050"));
+        run.publish(list("10.0.0.3:5050"));
+        run.flush();
+        assert_eq!(got.lock().len(), 1);
+        assert_eq!(
+            run.status.leader(),
+            "10.0.0.3:5050",
+            "status follows at once"
+        );
+        // A second after the last hand-over, the newest list goes.
+        run.handed_at = Some(Instant::now() - MIN_HANDOVER_INTERVAL);
+        run.flush();
+        assert_eq!(*got.lock(), [list("10.0.0.1:5050"), list("10.0.0.3:5050")]);
+        // Nothing pending: nothing more is sent.
+        run.handed_at = Some(Instant::now() - MIN_HANDOVER_INTERVAL);
+        run.flush();
+        assert_eq!(got.lock().len(), 2);
     }
 }
