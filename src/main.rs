@@ -16,6 +16,7 @@ use mimalloc::MiMalloc;
 
 use mesos_dns::config::{self, Config};
 use mesos_dns::mesos::hosts::SystemHosts;
+use mesos_dns::mesos::zk::{Detection, Detector, ZkUrl};
 use mesos_dns::records::generator::{GenConfig, generate};
 use mesos_dns::refresh::fetcher_for;
 use mesos_dns::snapshot::{Snapshot, Zone};
@@ -228,13 +229,14 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
 
 /// `--dump-records`: one fetch, one build, JSON on stdout.
 fn dump_records(config: &Config) -> anyhow::Result<()> {
+    let masters = dump_masters(config)?;
     let fetched = fetcher_for(config)?
-        .fetch(&config.masters)
+        .fetch(&masters)
         .context("fetching state")?;
     let generated = generate(
         &fetched.state,
         &GenConfig::from_config(config),
-        &config.masters,
+        &masters,
         &SystemHosts,
     );
     let leader = fetched.state.leader.as_str().to_owned();
@@ -252,6 +254,47 @@ fn dump_records(config: &Config) -> anyhow::Result<()> {
     serde_json::to_writer_pretty(&mut out, &doc)?;
     writeln!(out)?;
     Ok(())
+}
+
+/// The masters `--dump-records` fetches from: the configured list, or with `zk` (and no
+/// `stateFile`) the list ZooKeeper names, `[leader, others...]`, as the server's first refresh
+/// would use it. It waits up to `zkDetectionTimeout` (30 s when that is 0: a one-shot command
+/// must end); with no leader by then it falls back to the configured `masters`, if any.
+fn dump_masters(config: &Config) -> anyhow::Result<Vec<String>> {
+    if config.zk.is_empty() || config.state_file.is_some() {
+        return Ok(config.masters.clone());
+    }
+    let url = ZkUrl::parse(&config.zk).map_err(|e| anyhow::anyhow!("zk: {e}"))?;
+    let (tx, rx) = crossbeam_channel::bounded::<Vec<String>>(1);
+    let detector = Detector::spawn(
+        url,
+        Arc::new(Detection::default()),
+        Box::new(move |list: &[String]| {
+            let _ = tx.try_send(list.to_vec());
+            true
+        }),
+    )
+    .context("starting ZooKeeper detection")?;
+    let wait = match config.zk_detection_timeout {
+        0 => 30,
+        s => s,
+    };
+    let found = rx.recv_timeout(Duration::from_secs(wait));
+    detector.stop();
+    match found {
+        Ok(list) => Ok(list),
+        Err(_) if !config.masters.is_empty() => {
+            log::warn!(
+                "ZooKeeper {} named no leading master within {wait} s; using the masters list",
+                config.zk
+            );
+            Ok(config.masters.clone())
+        }
+        Err(_) => anyhow::bail!(
+            "ZooKeeper {} named no leading master within {wait} s",
+            config.zk
+        ),
+    }
 }
 
 /// SIGHUP: re-reads the config file (with the same command-line overrides) and hands it to

@@ -6,6 +6,7 @@
 //! stays up (our deliberate difference: `zkDetectionTimeout` only applies until a leader was
 //! found once); after ZooKeeper returns the detector reconnects and sees the next change; with no
 //! leader ever, `zkDetectionTimeout` exits 1 with the original's message, and 0 disables it.
+//! `--dump-records` with only `zk` set finds the leader the same way.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -18,7 +19,9 @@ use serde_json::json;
 use zookeeper::{Acl, CreateMode, WatchedEvent, ZooKeeper, ZooKeeperExt};
 
 use crate::fake_master::{Behaviour, FakeMaster};
-use crate::harness::{Server, a_values, mini_state, try_metric as metric, wait_until};
+use crate::harness::{
+    BIN, Server, a_values, mini_state, try_metric as metric, wait_until, write_config,
+};
 
 const ZK_JAR: &str = "/usr/share/java/zookeeper.jar";
 
@@ -328,4 +331,62 @@ fn detection_timeout_exits_1_without_a_leader_and_0_disables_it() {
     let mut patient = patient;
     assert!(patient.wait_exit(Duration::from_secs(1)).is_none());
     assert_eq!(patient.count_stderr("state refresh failed"), 0);
+}
+
+#[test]
+fn regression_dump_records_with_only_zk_asks_zookeeper_for_the_leader() {
+    // `--dump-records` used to fetch from the configured `masters` only, so a config with
+    // nothing but `zk` failed with "no masters".
+    let zk = ZkServer::start();
+    let Some(master) = master_on(2, "dumped") else {
+        // Why: some sandboxes have no 127.0.0.2; say so rather than pass silently.
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("skipped: cannot bind 127.0.0.2 here");
+        }
+        return;
+    };
+    let client = zk.client();
+    let _node = register(&client, &master);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(
+        dir.path(),
+        json!({"zk": zk.url(), "zkDetectionTimeout": 20, "stateTimeoutSeconds": 5}),
+    );
+    let out = Command::new(BIN)
+        .arg("--dump-records")
+        .arg("-config")
+        .arg(&config)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run mesos-dns");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let a = &doc["Records"]["As"];
+    assert_eq!(a["dumped.marathon.mesos."], json!(["10.4.0.1"]), "{doc}");
+    assert_eq!(a["leader.mesos."], json!(["127.0.0.2"]), "{doc}");
+
+    // No leader registered and no masters: a clear error within the timeout, exit 1.
+    drop(client);
+    let empty = ZkServer::start();
+    let config = write_config(
+        dir.path(),
+        json!({"zk": empty.url(), "zkDetectionTimeout": 2}),
+    );
+    let started = Instant::now();
+    let out = Command::new(BIN)
+        .arg("--dump-records")
+        .arg("-config")
+        .arg(&config)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run mesos-dns");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("named no leading master within 2 s"),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(15));
 }
