@@ -399,12 +399,11 @@ fn write_answer(
         let idx = scratch.order[k] as usize;
         let res = if idx < n_srv {
             let s = rr.srv[idx];
-            let target = snap.records.name(s.target);
             let srv = Srv {
                 priority: 0,
                 weight: zone.srv_weight,
                 port: s.port,
-                target: Name::Text(target.as_bytes()),
+                target: Name::Wire(snap.wire_names.get(s.target)),
             };
             w.srv(Section::Answer, Name::Question, ttl, &srv)
         } else if idx < n_srv + n_a {
@@ -465,7 +464,7 @@ fn write_answer(
             let Some(trr) = snap.records.rrset(target) else {
                 continue;
             };
-            let tname = Name::Text(snap.records.name(target).as_bytes());
+            let tname = Name::Wire(snap.wire_names.get(target));
             if !trr.a.is_empty() {
                 let pick = trr.a[scratch.below(trr.a.len())];
                 if w.a(Section::Additional, tname, ttl, pick).is_err() {
