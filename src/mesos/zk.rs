@@ -663,18 +663,7 @@ impl Detector {
     ) -> io::Result<Detector> {
         let stop = Arc::new(AtomicBool::new(false));
         status.set_state(DetectionState::Connecting);
-        let mut run = Run {
-            url,
-            status,
-            on_masters,
-            stop: stop.clone(),
-            sent: Vec::new(),
-            unsent: None,
-            handed_at: None,
-            logged_outage: false,
-            logged_no_leader: false,
-            bad_nodes: Vec::new(),
-        };
+        let mut run = Run::new(url, status, on_masters, stop.clone());
         let join = std::thread::Builder::new()
             .name("zk-detector".into())
             .spawn(move || run.run())?;
@@ -710,6 +699,26 @@ struct Run {
 }
 
 impl Run {
+    fn new(
+        url: ZkUrl,
+        status: Arc<Detection>,
+        on_masters: OnMasters,
+        stop: Arc<AtomicBool>,
+    ) -> Run {
+        Run {
+            url,
+            status,
+            on_masters,
+            stop,
+            sent: Vec::new(),
+            unsent: None,
+            handed_at: None,
+            logged_outage: false,
+            logged_no_leader: false,
+            bad_nodes: Vec::new(),
+        }
+    }
+
     fn stopped(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
     }
@@ -1121,21 +1130,15 @@ mod tests {
         let got = Arc::new(Mutex::new(Vec::new()));
         let sink = got.clone();
         let status = Arc::new(Detection::default());
-        let mut run = Run {
-            url: ZkUrl::parse(&format!("zk://{addr}/mesos")).expect("url"),
-            status: status.clone(),
-            on_masters: Box::new(move |l: &[String]| {
+        let mut run = Run::new(
+            ZkUrl::parse(&format!("zk://{addr}/mesos")).expect("url"),
+            status.clone(),
+            Box::new(move |l: &[String]| {
                 sink.lock().push(l.to_vec());
                 true
             }),
-            stop: Arc::new(AtomicBool::new(false)),
-            sent: Vec::new(),
-            unsent: None,
-            handed_at: None,
-            logged_outage: false,
-            logged_no_leader: false,
-            bad_nodes: Vec::new(),
-        };
+            Arc::new(AtomicBool::new(false)),
+        );
         let mut conn = Conn::connect(addr, None).expect("connect");
         assert_eq!(conn.session, Duration::from_millis(6000));
         run.list(&mut conn).expect("list");
@@ -1157,21 +1160,15 @@ mod tests {
     fn leader_changes_reach_the_refresh_thread_at_most_once_a_second_newest_first() {
         let got = Arc::new(Mutex::new(Vec::new()));
         let sink = got.clone();
-        let mut run = Run {
-            url: ZkUrl::parse("zk://127.0.0.1:1/mesos").expect("url"),
-            status: Arc::new(Detection::default()),
-            on_masters: Box::new(move |l: &[String]| {
+        let mut run = Run::new(
+            ZkUrl::parse("zk://127.0.0.1:1/mesos").expect("url"),
+            Arc::new(Detection::default()),
+            Box::new(move |l: &[String]| {
                 sink.lock().push(l.to_vec());
                 true
             }),
-            stop: Arc::new(AtomicBool::new(false)),
-            sent: Vec::new(),
-            unsent: None,
-            handed_at: None,
-            logged_outage: false,
-            logged_no_leader: false,
-            bad_nodes: Vec::new(),
-        };
+            Arc::new(AtomicBool::new(false)),
+        );
         let list = |leader: &str| vec![leader.to_owned(), "10.0.0.9:5050".to_owned()];
         // The first leader goes at once.
         run.publish(list("10.0.0.1:5050"));

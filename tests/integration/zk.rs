@@ -333,6 +333,17 @@ fn detection_timeout_exits_1_without_a_leader_and_0_disables_it() {
     assert_eq!(patient.count_stderr("state refresh failed"), 0);
 }
 
+/// Runs `mesos-dns --dump-records -config CONFIG`.
+fn dump_records(config: &Path) -> std::process::Output {
+    Command::new(BIN)
+        .arg("--dump-records")
+        .arg("-config")
+        .arg(config)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run mesos-dns")
+}
+
 #[test]
 fn regression_dump_records_with_only_zk_asks_zookeeper_for_the_leader() {
     // `--dump-records` used to fetch from the configured `masters` only, so a config with
@@ -353,13 +364,7 @@ fn regression_dump_records_with_only_zk_asks_zookeeper_for_the_leader() {
         dir.path(),
         json!({"zk": zk.url(), "zkDetectionTimeout": 20, "stateTimeoutSeconds": 5}),
     );
-    let out = Command::new(BIN)
-        .arg("--dump-records")
-        .arg("-config")
-        .arg(&config)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run mesos-dns");
+    let out = dump_records(&config);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
@@ -375,13 +380,7 @@ fn regression_dump_records_with_only_zk_asks_zookeeper_for_the_leader() {
         json!({"zk": empty.url(), "zkDetectionTimeout": 2}),
     );
     let started = Instant::now();
-    let out = Command::new(BIN)
-        .arg("--dump-records")
-        .arg("-config")
-        .arg(&config)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run mesos-dns");
+    let out = dump_records(&config);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
