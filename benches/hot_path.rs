@@ -11,12 +11,11 @@ use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 
 use criterion::Criterion;
-use mesos_dns::config::{Config, HealthFilter, IpSource};
+use mesos_dns::config::Config;
 use mesos_dns::dns::answer::{AnswerConfig, Disposition, Scratch, Transport, answer};
 use mesos_dns::dns::wire::{self, rcode, rtype};
 use mesos_dns::mesos::state::State;
 use mesos_dns::records::generator::{GenConfig, NoHosts, generate};
-use mesos_dns::records::labels::LabelRule;
 use mesos_dns::snapshot::{Snapshot, Zone};
 
 // why: cargo builds bench targets with `cfg(test)`, which pulls in synth_state's unit-test
@@ -29,14 +28,7 @@ mod synth_state;
 fn build_snapshot(tasks: usize) -> Snapshot {
     let doc = synth_state::generate(&synth_state::SynthSpec::with_tasks(tasks));
     let state = State::from_slice(doc.as_bytes()).expect("synthetic state parses");
-    let cfg = GenConfig {
-        domain: "mesos".into(),
-        rule: LabelRule::Rfc1123,
-        ip_sources: vec![IpSource::NetInfo, IpSource::Mesos, IpSource::Host],
-        health_filter: HealthFilter::Off,
-        listener: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        soa_mname: "ns1.mesos.".into(),
-    };
+    let cfg = GenConfig::defaults_with_listener(IpAddr::V4(Ipv4Addr::LOCALHOST));
     let generated = generate(&state, &cfg, &[], &NoHosts);
     let zone = Zone::from_config(&Config::default());
     Snapshot::new(generated, zone, state.leader.as_str().to_owned(), None)

@@ -33,10 +33,9 @@ use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput};
-use mesos_dns::config::{Config, HealthFilter, IpSource};
+use mesos_dns::config::Config;
 use mesos_dns::mesos::state::State;
 use mesos_dns::records::generator::{GenConfig, NoHosts, generate};
-use mesos_dns::records::labels::LabelRule;
 use mesos_dns::snapshot::{Snapshot, Zone};
 use mimalloc::MiMalloc;
 
@@ -119,14 +118,7 @@ static GLOBAL: PeakAlloc = PeakAlloc;
 
 /// The record-shaping config of the benchmark (the server's defaults, listener 127.0.0.1).
 fn gen_config() -> GenConfig {
-    GenConfig {
-        domain: "mesos".into(),
-        rule: LabelRule::Rfc1123,
-        ip_sources: vec![IpSource::NetInfo, IpSource::Mesos, IpSource::Host],
-        health_filter: HealthFilter::Off,
-        listener: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        soa_mname: "ns1.mesos.".into(),
-    }
+    GenConfig::defaults_with_listener(IpAddr::V4(Ipv4Addr::LOCALHOST))
 }
 
 /// What the refresh thread does after the fetch: generate, drop the state, wrap.

@@ -304,10 +304,9 @@ mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 
     use super::*;
-    use crate::config::{HealthFilter, IpSource, default_config};
+    use crate::config::default_config;
     use crate::mesos::state::State;
     use crate::records::generator::{GenConfig, NoHosts, generate};
-    use crate::records::labels::LabelRule;
     use crate::snapshot::Zone;
 
     /// A snapshot of one agent and one running task per `(name, ip)`; a name starting with
@@ -336,12 +335,8 @@ mod tests {
         });
         let state = State::from_slice(&serde_json::to_vec(&doc).unwrap()).unwrap();
         let cfg = GenConfig {
-            domain: "mesos".into(),
-            rule: LabelRule::Rfc1123,
-            ip_sources: vec![IpSource::NetInfo, IpSource::Mesos, IpSource::Host],
-            health_filter: HealthFilter::Off,
-            listener: IpAddr::V4(Ipv4Addr::LOCALHOST),
             soa_mname: mname.into(),
+            ..GenConfig::defaults_with_listener(IpAddr::V4(Ipv4Addr::LOCALHOST))
         };
         let generated = generate(&state, &cfg, &[], &NoHosts);
         let mut s = Snapshot::new(

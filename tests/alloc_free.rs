@@ -13,12 +13,11 @@ use std::cell::Cell;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use mesos_dns::config::{Config, HealthFilter, IpSource};
+use mesos_dns::config::Config;
 use mesos_dns::dns::answer::{AnswerConfig, Disposition, Outcome, Scratch, Transport, answer};
 use mesos_dns::dns::wire::{self, ParseError, rcode, rtype};
 use mesos_dns::mesos::state::State;
 use mesos_dns::records::generator::{GenConfig, NoHosts, generate};
-use mesos_dns::records::labels::LabelRule;
 use mesos_dns::snapshot::{Snapshot, Zone};
 
 #[path = "../loadtest/synth_state.rs"]
@@ -101,14 +100,7 @@ fn counted(f: impl FnOnce()) -> (u64, u64) {
 fn build_snapshot() -> Snapshot {
     let doc = synth_state::generate(&synth_state::SynthSpec::with_tasks(1_000));
     let state = State::from_slice(doc.as_bytes()).expect("synthetic state parses");
-    let cfg = GenConfig {
-        domain: "mesos".into(),
-        rule: LabelRule::Rfc1123,
-        ip_sources: vec![IpSource::NetInfo, IpSource::Mesos, IpSource::Host],
-        health_filter: HealthFilter::Off,
-        listener: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        soa_mname: "ns1.mesos.".into(),
-    };
+    let cfg = GenConfig::defaults_with_listener(IpAddr::V4(Ipv4Addr::LOCALHOST));
     let generated = generate(&state, &cfg, &[], &NoHosts);
     // ptrOn, so the reverse (PTR) path is covered too.
     let zone = Zone::from_config(&Config {

@@ -75,6 +75,16 @@ impl GenConfig {
             soa_mname: c.soa_mname.clone(),
         }
     }
+
+    /// The default config's record shaping with the nameserver's own address at `listener`
+    /// (the default `0.0.0.0` would take it from the local interfaces): for tests, benches and
+    /// tools that need the same zone on every machine.
+    pub fn defaults_with_listener(listener: IpAddr) -> GenConfig {
+        GenConfig {
+            listener,
+            ..GenConfig::from_config(&crate::config::default_config())
+        }
+    }
 }
 
 /// Counts of input that was skipped while building. Summed into metrics by the caller.

@@ -44,14 +44,7 @@ impl HostResolver for LocalhostOnly {
 }
 
 fn gen_config() -> GenConfig {
-    GenConfig {
-        domain: "mesos".into(),
-        rule: LabelRule::Rfc1123,
-        ip_sources: vec![IpSource::NetInfo, IpSource::Mesos, IpSource::Host],
-        health_filter: HealthFilter::Off,
-        listener: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        soa_mname: "ns1.mesos.".into(),
-    }
+    GenConfig::defaults_with_listener(IpAddr::V4(Ipv4Addr::LOCALHOST))
 }
 
 fn build(doc: &[u8], cfg: &GenConfig, masters: &[&str]) -> Generated {

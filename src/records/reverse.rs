@@ -137,10 +137,9 @@ pub fn reverse_name(ip: IpAddr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{HealthFilter, IpSource};
+    use crate::config::IpSource;
     use crate::mesos::state::State;
     use crate::records::generator::{GenConfig, NoHosts, generate};
-    use crate::records::labels::LabelRule;
     use crate::snapshot::Zone;
 
     #[test]
@@ -160,12 +159,8 @@ mod tests {
 
     fn cfg(ip_sources: Vec<IpSource>) -> GenConfig {
         GenConfig {
-            domain: "mesos".into(),
-            rule: LabelRule::Rfc1123,
             ip_sources,
-            health_filter: HealthFilter::Off,
-            listener: "127.0.0.1".parse().unwrap(),
-            soa_mname: "ns1.mesos.".into(),
+            ..GenConfig::defaults_with_listener("127.0.0.1".parse().unwrap())
         }
     }
 

@@ -10,11 +10,10 @@ use hickory_proto::rr::{RData, RecordType};
 
 use super::*;
 use crate::acl::Cidr;
-use crate::config::{HealthFilter, IpSource, default_config};
+use crate::config::default_config;
 use crate::dns::answer::{AnswerConfig, Scratch, answer};
 use crate::mesos::state::State;
 use crate::records::generator::{GenConfig, NoHosts, generate};
-use crate::records::labels::LabelRule;
 use crate::snapshot::Snapshot;
 
 const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -350,14 +349,7 @@ fn snap_from(tasks: &[(usize, u32)], serial: u32) -> Snapshot {
         "slaves": [{"id": "S0", "pid": "slave(1)@10.9.1.1:5051"}]
     });
     let state = State::from_slice(&serde_json::to_vec(&doc).unwrap()).unwrap();
-    let cfg = GenConfig {
-        domain: "mesos".into(),
-        rule: LabelRule::Rfc1123,
-        ip_sources: vec![IpSource::NetInfo, IpSource::Mesos, IpSource::Host],
-        health_filter: HealthFilter::Off,
-        listener: LOCAL,
-        soa_mname: "ns1.mesos.".into(),
-    };
+    let cfg = GenConfig::defaults_with_listener(LOCAL);
     let mut s = Snapshot::new(
         generate(&state, &cfg, &[], &NoHosts),
         Zone::from_config(&default_config()),
