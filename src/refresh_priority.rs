@@ -163,8 +163,12 @@ impl PriorityGuard {
         {
             log::warn!("refreshPriority idle: cannot lower the refresh thread again ({e})");
         }
-        let now = self.origin.elapsed().as_millis() as u64 + 1;
-        self.busy_since_ms.store(now, Ordering::Release);
+        self.busy_since_ms.store(self.now_ms(), Ordering::Release);
+    }
+
+    /// Milliseconds since `origin`, plus 1 so that a refresh in progress is never 0.
+    fn now_ms(&self) -> u64 {
+        self.origin.elapsed().as_millis() as u64 + 1
     }
 
     /// Called by the refresh thread when a refresh ended (well or not).
@@ -188,7 +192,7 @@ impl PriorityGuard {
         }
         let now = Instant::now();
         let Some((on_cpu, waiting)) = sched_times(tid) else {
-            let running = (self.origin.elapsed().as_millis() as u64 + 1).saturating_sub(since);
+            let running = self.now_ms().saturating_sub(since);
             return running >= FALLBACK_GRACE.as_millis() as u64 && self.raise(running);
         };
         match *window {
@@ -201,8 +205,7 @@ impl PriorityGuard {
                 let wait = waiting.saturating_sub(w.waiting);
                 if starved(span, cpu, wait) {
                     *window = None;
-                    let running =
-                        (self.origin.elapsed().as_millis() as u64 + 1).saturating_sub(since);
+                    let running = self.now_ms().saturating_sub(since);
                     return self.raise(running);
                 }
             }

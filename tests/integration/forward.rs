@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 use crate::harness::{
     Q, Server, Transport, a_values, free_loopback_port as free_port, metric, mini_state,
-    nsd_binary, wait_until,
+    nsd_binary, udp_exchange, wait_until,
 };
 
 /// The test zone served by the first upstream.
@@ -162,24 +162,6 @@ fn write_nsd_conf(dir: &Path, port: u16, zones: &[(&str, &str)]) -> PathBuf {
     let path = dir.join("nsd.conf");
     std::fs::write(&path, conf).expect("write nsd.conf");
     path
-}
-
-/// One UDP exchange with `addr`; the reply with the query's ID, or None within `timeout`.
-fn udp_exchange(addr: SocketAddr, pkt: &[u8], timeout: Duration) -> Option<Vec<u8>> {
-    let s = UdpSocket::bind("127.0.0.1:0").ok()?;
-    s.connect(addr).ok()?;
-    s.set_read_timeout(Some(timeout)).ok()?;
-    s.send(pkt).ok()?;
-    let mut buf = vec![0u8; 65535];
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        match s.recv(&mut buf) {
-            Ok(n) if n >= 2 && buf[..2] == pkt[..2] => return Some(buf[..n].to_vec()),
-            Ok(_) => continue,
-            Err(_) => return None,
-        }
-    }
-    None
 }
 
 /// A state file with one task (`web.marathon.mesos.` A 10.1.2.3), for in-domain queries.

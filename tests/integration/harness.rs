@@ -676,3 +676,21 @@ pub(crate) fn metric(server: &Server, series: &str) -> f64 {
         )
     })
 }
+
+/// One UDP exchange with `addr`; the reply with the query's ID, or None within `timeout`.
+pub(crate) fn udp_exchange(addr: SocketAddr, pkt: &[u8], timeout: Duration) -> Option<Vec<u8>> {
+    let s = UdpSocket::bind("127.0.0.1:0").ok()?;
+    s.connect(addr).ok()?;
+    s.set_read_timeout(Some(timeout)).ok()?;
+    s.send(pkt).ok()?;
+    let mut buf = vec![0u8; 65535];
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        match s.recv(&mut buf) {
+            Ok(n) if n >= 2 && buf[..2] == pkt[..2] => return Some(buf[..n].to_vec()),
+            Ok(_) => continue,
+            Err(_) => return None,
+        }
+    }
+    None
+}

@@ -8,7 +8,7 @@
 //! installs nsd and dnsutils). Every wait is bounded.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use crate::fake_master::{Behaviour, FakeMaster};
 use crate::harness::{
     Q, Server, Transport, free_loopback_port as free_port, metric, nsd_binary, state_small,
-    wait_until,
+    udp_exchange, wait_until,
 };
 
 /// Base64 of the test TSIG secret (any 32 bytes).
@@ -58,7 +58,8 @@ impl Secondary {
         };
         let probe = Q::new("mesos.", RecordType::SOA).to_bytes();
         let up = wait_until(Duration::from_secs(10), || {
-            matches!(s.child.try_wait(), Ok(Some(_))) || udp_exchange(s.addr, &probe).is_some()
+            matches!(s.child.try_wait(), Ok(Some(_)))
+                || udp_exchange(s.addr, &probe, Duration::from_millis(500)).is_some()
         });
         assert!(
             up && matches!(s.child.try_wait(), Ok(None)),
@@ -74,7 +75,11 @@ impl Secondary {
 
     /// The zone's serial as nsd serves it (None while it has no zone).
     fn serial(&self) -> Option<u32> {
-        let reply = udp_exchange(self.addr, &Q::new("mesos.", RecordType::SOA).to_bytes())?;
+        let reply = udp_exchange(
+            self.addr,
+            &Q::new("mesos.", RecordType::SOA).to_bytes(),
+            Duration::from_millis(500),
+        )?;
         let m = Message::from_vec(&reply).ok()?;
         m.answers.iter().find_map(|r| match &r.data {
             RData::SOA(s) => Some(s.serial),
@@ -132,24 +137,6 @@ fn write_nsd_conf(
     let path = dir.join("nsd.conf");
     std::fs::write(&path, conf).expect("write nsd.conf");
     path
-}
-
-/// One UDP exchange; the reply with the query's ID within 500 ms, or None.
-fn udp_exchange(addr: SocketAddr, pkt: &[u8]) -> Option<Vec<u8>> {
-    let s = UdpSocket::bind("127.0.0.1:0").ok()?;
-    s.connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
-    s.send(pkt).ok()?;
-    let mut buf = vec![0u8; 65535];
-    let deadline = Instant::now() + Duration::from_millis(500);
-    while Instant::now() < deadline {
-        match s.recv(&mut buf) {
-            Ok(n) if n >= 2 && buf[..2] == pkt[..2] => return Some(buf[..n].to_vec()),
-            Ok(_) => continue,
-            Err(_) => return None,
-        }
-    }
-    None
 }
 
 /// A whole AXFR from `addr` (our server), decoded: every record of every message, and the
