@@ -100,6 +100,8 @@ def dnsperf_summary(path):
     m = re.search(r"Response codes:\s+(.*)", text)
     if m:
         out["rcodes"] = m.group(1).strip()
+    # -S interval lines: "<unix time>: <qps>"
+    out["intervals"] = [float(x) for x in re.findall(r"^\d+\.\d+:\s+([\d.]+)\s*$", text, re.M)]
     return out
 
 

@@ -13,18 +13,8 @@ import os
 import re
 import sys
 
-
-def kv_file(path):
-    out = {}
-    try:
-        with open(path) as f:
-            for line in f:
-                if "=" in line and not line.startswith("#"):
-                    k, v = line.rstrip("\n").split("=", 1)
-                    out[k.strip()] = v.strip()
-    except OSError:
-        pass
-    return out
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from report import dnsperf_summary, kv_file  # noqa: E402
 
 
 def read(path, default=""):
@@ -33,27 +23,6 @@ def read(path, default=""):
             return f.read()
     except OSError:
         return default
-
-
-def dnsperf_summary(text):
-    out = {}
-    pats = {
-        "sent": r"Queries sent:\s+(\d+)",
-        "completed": r"Queries completed:\s+(\d+)",
-        "lost": r"Queries lost:\s+(\d+)",
-        "qps": r"Queries per second:\s+([\d.]+)",
-        "avg_s": r"Average Latency \(s\):\s+([\d.]+)",
-    }
-    for k, pat in pats.items():
-        m = re.search(pat, text)
-        if m:
-            out[k] = float(m.group(1))
-    m = re.search(r"Response codes:\s+(.*)", text)
-    if m:
-        out["rcodes"] = m.group(1).strip()
-    # -S interval lines: "<unix time>: <qps>"
-    out["intervals"] = [float(x) for x in re.findall(r"^\d+\.\d+:\s+([\d.]+)\s*$", text, re.M)]
-    return out
 
 
 def latency_file(path):
@@ -103,7 +72,7 @@ def main(run_dir):
     rows = []
     for m in range(1, minutes + 1):
         base = os.path.join(run_dir, "minute-%02d" % m)
-        s = dnsperf_summary(read(base + ".txt"))
+        s = dnsperf_summary(base + ".txt")
         lat = latency_file(base + "-latency.txt")
         faults = [e for t, e in events if (m - 1) * 60 <= t < m * 60 and e.endswith("start")]
         rows.append((m, s, lat, faults))
