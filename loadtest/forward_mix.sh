@@ -116,18 +116,8 @@ log() { printf '[forward_mix.sh %s] %s\n' "$(date +%T)" "$*" >&2; }
 
 # --- machine ------------------------------------------------------------------------------
 {
-    echo "host: $HOST"
-    echo "nproc: $(nproc)"
-    echo "cpu: $(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)"
-    echo "kernel: $(uname -r)"
-    echo "net.core.rmem_max: $(cat /proc/sys/net/core/rmem_max), wmem_max: $(cat /proc/sys/net/core/wmem_max)"
-    echo "dnsperf: $(dnsperf -h 2>&1 | sed -n 's/^Version //p')"
-    echo "nsd: $(nsd -v 2>&1 | head -1)"
-    echo "rustc: $(rustc --version 2>/dev/null || echo '?')"
-    echo "mesos-dns: git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$( [ -n "$(git -C "$ROOT" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null)" ] && echo ' (uncommitted changes in src/ or Cargo.* at run time)')"
+    machine_facts
     echo "binary: $(stat -c '%y' "$BIN/mesos-dns" 2>/dev/null || echo '?') (mtime of target/release/mesos-dns), build: $([ "$BUILD" = 1 ] && echo 'cargo build --release --bins' || echo 'none (--no-build)')"
-    echo "date: $(date -u +%FT%TZ)"
-    echo "uptime before: $(uptime)"
 } > "$OUT/machine.txt"
 log "output: $OUT"
 

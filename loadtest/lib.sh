@@ -50,3 +50,20 @@ wait_answering() { # PORT PID [NAME]
     done
     return 1
 }
+
+# The machine facts every run records (machine.txt): host, CPU, kernel, socket buffer limits,
+# tool versions, the mesos-dns commit, date and load. Needs ROOT.
+machine_facts() {
+    echo "hostname: $(hostname -s 2>/dev/null || hostname)"
+    echo "nproc: $(nproc)"
+    echo "cpu: $(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)"
+    echo "kernel: $(uname -r) ($(uname -v))"
+    echo "net.core.rmem_max: $(cat /proc/sys/net/core/rmem_max), wmem_max: $(cat /proc/sys/net/core/wmem_max)"
+    echo "dnsperf: $(dnsperf -h 2>&1 | sed -n 's/^Version //p')"
+    if command -v nsd >/dev/null; then echo "nsd: $(nsd -v 2>&1 | head -1)"; fi
+    if command -v knotd >/dev/null; then echo "knot: $(knotd -V 2>&1 | head -1)"; fi
+    echo "rustc: $(rustc --version 2>/dev/null || echo '?')"
+    echo "mesos-dns: git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$( [ -n "$(git -C "$ROOT" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null)" ] && echo ' (with uncommitted changes in src/ or Cargo.*)')"
+    echo "date: $(date -u +%FT%TZ)"
+    echo "uptime before: $(uptime)"
+}

@@ -70,17 +70,7 @@ trap cleanup EXIT
 log() { printf '[refresh_p99.sh %s] %s\n' "$(date +%T)" "$*" >&2; }
 log "output: $OUT"
 
-{
-    echo "hostname: $(hostname)"
-    echo "nproc: $(nproc)"
-    echo "cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
-    echo "kernel: $(uname -r) $(uname -v)"
-    echo "dnsperf: $(dnsperf -h 2>&1 | sed -n 's/.*DNS Performance Testing Tool.*Version \([0-9.]*\).*/\1/p' | head -1)"
-    echo "rustc: $(rustc --version 2>/dev/null || echo '?')"
-    echo "mesos-dns: git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$( [ -n "$(git -C "$ROOT" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null)" ] && echo ' (with uncommitted changes in src/ or Cargo.*)')"
-    echo "date: $(date -u +%FT%TZ)"
-    echo "uptime before: $(uptime)"
-} > "$OUT/machine.txt"
+machine_facts > "$OUT/machine.txt"
 
 if [ "$BUILD" = 1 ]; then
     log "building release binaries"

@@ -106,21 +106,7 @@ trap 'exit 130' INT TERM
 log() { printf '[run.sh %s] %s\n' "$(date +%T)" "$*" >&2; }
 
 # --- machine facts -----------------------------------------------------------------------
-UPTIME_BEFORE=$(uptime)
-{
-    echo "hostname: $HOST"
-    echo "nproc: $(nproc)"
-    echo "cpu: $(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)"
-    echo "kernel: $(uname -r)"
-    echo "net.core.rmem_max: $(cat /proc/sys/net/core/rmem_max), wmem_max: $(cat /proc/sys/net/core/wmem_max)"
-    echo "dnsperf: $(dnsperf -h 2>&1 | sed -n 's/^Version //p')"
-    command -v nsd >/dev/null && echo "nsd: $(nsd -v 2>&1 | head -1)"
-    command -v knotd >/dev/null && echo "knot: $(knotd -V 2>&1 | head -1)"
-    echo "rustc: $(rustc --version 2>/dev/null || echo '?')"
-    echo "mesos-dns: git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$( [ -n "$(git -C "$ROOT" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null)" ] && echo ' (with uncommitted changes in src/ or Cargo.*)')"
-    echo "date: $(date -u +%FT%TZ)"
-    echo "uptime before: $UPTIME_BEFORE"
-} > "$OUT/machine.txt"
+machine_facts > "$OUT/machine.txt"
 log "output: $OUT"
 
 # --- build, state, dump, inputs ----------------------------------------------------------

@@ -108,18 +108,7 @@ log() { printf '[soak.sh %s] %s\n' "$(date +%T)" "$*" >&2; }
 now_ns() { date +%s%N; }
 
 # --- machine facts -----------------------------------------------------------------------
-{
-    echo "hostname: $HOST"
-    echo "nproc: $(nproc)"
-    echo "cpu: $(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)"
-    echo "kernel: $(uname -r)"
-    echo "net.core.rmem_max: $(cat /proc/sys/net/core/rmem_max)"
-    echo "dnsperf: $(dnsperf -h 2>&1 | sed -n 's/^Version //p')"
-    echo "rustc: $(rustc --version 2>/dev/null || echo '?')"
-    echo "mesos-dns: git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$( [ -n "$(git -C "$ROOT" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null)" ] && echo ' (with uncommitted changes in src/ or Cargo.*)')"
-    echo "date: $(date -u +%FT%TZ)"
-    echo "uptime before: $(uptime)"
-} > "$OUT/machine.txt"
+machine_facts > "$OUT/machine.txt"
 log "output: $OUT"
 
 # --- build and inputs ----------------------------------------------------------------------
