@@ -118,13 +118,29 @@ impl Server {
         })
     }
 
+    /// Like [`Server::start`] with extra environment variables.
+    pub(crate) fn start_with_env(config: Value, env: &[(&str, &str)]) -> Server {
+        Server::launch_with_env(config, env, |path| {
+            vec!["-config".into(), path.display().to_string()]
+        })
+    }
+
     /// Writes the config, then runs the binary with the arguments `make_args` builds from the
     /// config path.
     pub(crate) fn launch(config: Value, make_args: impl FnOnce(&Path) -> Vec<String>) -> Server {
+        Server::launch_with_env(config, &[], make_args)
+    }
+
+    fn launch_with_env(
+        config: Value,
+        env: &[(&str, &str)],
+        make_args: impl FnOnce(&Path) -> Vec<String>,
+    ) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let config_path = write_config(dir.path(), config);
         let mut child = Command::new(BIN)
             .args(make_args(&config_path))
+            .envs(env.iter().copied())
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -2,7 +2,8 @@
 //! `refreshPriority` (the refresh thread runs under `SCHED_IDLE` by default, read back from
 //! `/proc/PID/task/TID/stat`, at normal priority when configured, and a refresh starved by a
 //! core kept busy by normal-priority threads is raised by the watchdog and lands instead of
-//! waiting for minutes), and the process's opt-out of transparent huge pages.
+//! waiting for minutes), the process's opt-out of transparent huge pages, and memory a
+//! refresh frees kept for the next one instead of faulted in again.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -258,4 +259,66 @@ fn regression_server_opts_out_of_transparent_huge_pages() {
         .find(|l| l.starts_with("THP_enabled:"))
         .expect("THP_enabled in /proc/PID/status (Linux >= 3.15)");
     assert_eq!(line.split_whitespace().nth(1), Some("0"), "{line}");
+}
+
+/// Minor page faults of the refresh thread of `pid` so far (`/proc/PID/task/TID/stat` field
+/// 10). That thread's own: the test's HTTP polling starts a thread per request in the server,
+/// and their stacks fault too.
+fn minor_faults(pid: u32) -> u64 {
+    let (tid, _, _) = threads(pid)
+        .into_iter()
+        .find(|(_, c, _)| c == "refresh")
+        .expect("refresh thread");
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).expect("stat");
+    let close = stat.rfind(')').expect(")");
+    let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+    fields[10 - 3].parse().expect("minflt")
+}
+
+/// Minor page faults the refresh thread of `server` took over three refreshes, after eight to
+/// warm up (the heap reaches its working size over the first few).
+fn faults_over_three_refreshes(server: &Server) -> u64 {
+    let ok = |s: &Server| metric(s, "mesos_dns_refresh_total{result=\"ok\"}").unwrap_or(0.0);
+    assert!(
+        wait_until(Duration::from_secs(90), || ok(server) >= 8.0),
+        "no eighth refresh; stderr:\n{}",
+        server.stderr_lines().join("\n")
+    );
+    let (before, at) = (minor_faults(server.pid()), ok(server));
+    assert!(wait_until(Duration::from_secs(60), || ok(server) >= at + 3.0));
+    minor_faults(server.pid()) - before
+}
+
+#[test]
+fn regression_each_refresh_faulted_its_memory_in_again() {
+    // The allocator returned the memory a refresh freed (the old snapshot, the parsed state)
+    // to the kernel after 1 s, and the next refresh faulted it in again page by page; the
+    // madvise and the faults were the largest cause of late worker wake-ups beside a large
+    // refresh (loadtest/runs/2026-11-25-vm-purge/). The server now keeps it for reuse. The
+    // control run returns freed memory at once (MIMALLOC_PURGE_DELAY=0, which the server
+    // leaves alone), so the same three refreshes must fault in far more.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = generated_state(dir.path(), 2_000, 1);
+    let doc_pages = std::fs::metadata(&state).expect("state size").len() / 4096;
+    let kept = Server::start(state_file_config(&state, json!({})));
+    kept.wait_ready("mesos");
+    let kept_faults = faults_over_three_refreshes(&kept);
+    drop(kept);
+    let returned = Server::start_with_env(
+        state_file_config(&state, json!({})),
+        &[("MIMALLOC_PURGE_DELAY", "0")],
+    );
+    returned.wait_ready("mesos");
+    let returned_faults = faults_over_three_refreshes(&returned);
+    // A 4k-task state, release build: about 150 faults per refresh kept, 11,000 returned.
+    assert!(
+        kept_faults * 5 < returned_faults,
+        "three refreshes of a {doc_pages}-page state faulted in {kept_faults} pages, against \
+         {returned_faults} when the allocator returns freed memory at once"
+    );
+    assert!(
+        returned_faults > 2 * doc_pages,
+        "the control faulted in only {returned_faults} pages for a {doc_pages}-page state: \
+         the comparison above proves nothing"
+    );
 }
