@@ -456,9 +456,19 @@ pub struct Generated {
     pub task_addrs: Vec<(IpAddr, u32)>,
 }
 
+/// Rrsets (of one name and type) with fewer values than this are checked for a duplicate by
+/// scanning them; larger ones through [`Builder::seen`]. Why: nearly every name holds one or
+/// two values, and a scan of those is a few compares in a cache line already being written,
+/// where a hash set of every record in the zone (1.3M for 100k tasks) cost a cache miss per
+/// record: 17% of a 100k-task build. A name with thousands of values (one app's many
+/// instances) still costs one hash probe per value, not a scan.
+const SCAN_DEDUP_MAX: usize = 8;
+
 /// Accumulates records with dedup per (name, type, value).
 struct Builder {
     set: RecordSet,
+    /// Every value of the rrsets that reached [`SCAN_DEDUP_MAX`] values; smaller rrsets are
+    /// not in it.
     seen: FxHashSet<ValueKey>,
     stats: GenStats,
     task_addrs: Vec<(IpAddr, u32)>,
@@ -494,7 +504,7 @@ impl Builder {
             Value::Srv(target, port) => ValueKey::Srv(id, self.intern(target)?, port),
             Value::SrvId(target, port) => ValueKey::Srv(id, target, port),
         };
-        if !self.seen.insert(key) {
+        if !self.is_new(key) {
             return None;
         }
         // Names enter the digest by their text hash, so it does not depend on id order.
@@ -515,6 +525,44 @@ impl Builder {
             ValueKey::Srv(_, target, port) => rr.srv.push(Srv { target, port }),
         }
         Some(key)
+    }
+
+    /// True when `key`'s value is not yet in its rrset (see [`SCAN_DEDUP_MAX`]).
+    fn is_new(&mut self, key: ValueKey) -> bool {
+        let (id, len) = match key {
+            ValueKey::A(id, _) => (id, self.set.rrsets[id as usize].a.len()),
+            ValueKey::Aaaa(id, _) => (id, self.set.rrsets[id as usize].aaaa.len()),
+            ValueKey::Srv(id, _, _) => (id, self.set.rrsets[id as usize].srv.len()),
+        };
+        let rr = &self.set.rrsets[id as usize];
+        if len < SCAN_DEDUP_MAX {
+            return match key {
+                ValueKey::A(_, ip) => !rr.a.iter().any(|a| a.to_bits() == ip),
+                ValueKey::Aaaa(_, ip) => !rr.aaaa.iter().any(|a| a.to_bits() == ip),
+                ValueKey::Srv(_, target, port) => {
+                    !rr.srv.iter().any(|s| s.target == target && s.port == port)
+                }
+            };
+        }
+        if len == SCAN_DEDUP_MAX {
+            // The rrset outgrows the scan: from now on `seen` holds all its values. (Repeated
+            // while duplicates keep it at this size; inserting a value twice is harmless.)
+            match key {
+                ValueKey::A(..) => {
+                    let values = rr.a.iter().map(|a| ValueKey::A(id, a.to_bits()));
+                    self.seen.extend(values);
+                }
+                ValueKey::Aaaa(..) => {
+                    let values = rr.aaaa.iter().map(|a| ValueKey::Aaaa(id, a.to_bits()));
+                    self.seen.extend(values);
+                }
+                ValueKey::Srv(..) => {
+                    let values = rr.srv.iter().map(|s| ValueKey::Srv(id, s.target, s.port));
+                    self.seen.extend(values);
+                }
+            }
+        }
+        self.seen.insert(key)
     }
 
     /// Inserts a task record and lists it on the task when new.
@@ -572,8 +620,8 @@ pub fn generate(
     masters: &[String],
     hosts: &dyn HostResolver,
 ) -> Generated {
-    // Sized up front from the task count: growing these tables (rehashing) cost a sixth of
-    // a large build. About 3 distinct names and 12 records per task in real states.
+    // Sized up front from the task count: growing the name tables (rehashing) cost a sixth
+    // of a large build. About 3 distinct names per task in real states.
     let tasks: usize = state
         .frameworks
         .items()
@@ -589,7 +637,7 @@ pub fn generate(
     set.index.reserve(names);
     let mut b = Builder {
         set,
-        seen: FxHashSet::with_capacity_and_hasher(tasks * 12 + 64, Default::default()),
+        seen: FxHashSet::default(),
         stats: GenStats::default(),
         task_addrs: Vec::new(),
     };

@@ -593,3 +593,53 @@ fn digest_ignores_order_and_sees_changes() {
     let g3 = build(&doc, &gen_config(), &["1.2.3.4:5050", "1.2.3.9:5050"]);
     assert_ne!(g1.records.digest(), g3.records.digest());
 }
+
+/// A state of `tasks` tasks of one app `web` spread over `agents` agents, each task listed
+/// `copies` times.
+fn one_app_state(tasks: usize, agents: usize, copies: usize) -> String {
+    let slaves: Vec<String> = (0..agents)
+        .map(|i| {
+            format!(r#"{{"id": "S{i}", "hostname": "h{i}", "pid": "slave(1)@10.0.1.{i}:5051"}}"#)
+        })
+        .collect();
+    let mut list = Vec::new();
+    for t in 0..tasks {
+        for _ in 0..copies {
+            list.push(format!(
+                r#"{{"id": "web.{t}", "name": "web", "slave_id": "S{}", "state": "TASK_RUNNING",
+                    "resources": {{"ports": "[31000-31000]"}}}}"#,
+                t % agents
+            ));
+        }
+    }
+    format!(
+        r#"{{"leader": "master@10.0.0.5:5050", "slaves": [{}],
+            "frameworks": [{{"name": "mar", "pid": "scheduler(1)@10.0.0.20:8080", "tasks": [{}]}}]}}"#,
+        slaves.join(","),
+        list.join(",")
+    )
+}
+
+#[test]
+fn duplicate_records_are_dropped_in_small_and_large_rrsets_alike() {
+    // Rrsets below SCAN_DEDUP_MAX values are deduplicated by a scan, larger ones by a set
+    // that takes over their values when they reach it: 40 tasks on 20 agents give the app
+    // name 20 A values and 40 SRV values, and listing every task three times adds nothing.
+    let once = build(one_app_state(40, 20, 1).as_bytes(), &gen_config(), &[]);
+    let thrice = build(one_app_state(40, 20, 3).as_bytes(), &gen_config(), &[]);
+    let app = thrice.records.get("web.mar.mesos.").expect("app name");
+    assert_eq!(app.a.len(), 20, "{:?}", app.a);
+    let srv = thrice.records.get("_web._tcp.mar.mesos.").expect("app srv");
+    assert_eq!(srv.srv.len(), 40);
+    // The test must cross the scan limit (checked at compile time).
+    const _: () = assert!(SCAN_DEDUP_MAX < 20);
+    // A small rrset: one task's own name holds its agent's address once.
+    let small = build(one_app_state(3, 20, 3).as_bytes(), &gen_config(), &[]);
+    assert_eq!(small.records.get("web.mar.mesos.").expect("app").a.len(), 3);
+    assert_eq!(
+        sorted(once.records.axfr_records()),
+        sorted(thrice.records.axfr_records())
+    );
+    assert_eq!(once.records.digest(), thrice.records.digest());
+    assert_eq!(once.records.counts(), thrice.records.counts());
+}
