@@ -5,10 +5,11 @@
 #
 # Builds the release binaries, generates a synthetic state A of --tasks tasks and its variant B
 # (every 10th task of each framework killed: `mesos-dns-gen-state --kill-every 10`) and a query
-# file from A's zone; then, each round, one run per case:
+# file from A's zone; then, each round, one run per case. In every case the stateFile symlink
+# is switched between A and B every second (`loadtest/flip_state.py`: one process, no fork per
+# switch, SCHED_IDLE on the load generator's core), so the cases differ only in the refresh:
 #   base     refreshSeconds 3600: no refresh during the run
-#   refresh  refreshSeconds 1 while the stateFile symlink is switched between A and B every
-#            second, so every refresh parses, builds and publishes a different zone
+#   refresh  refreshSeconds 1: every refresh parses, builds and publishes a different zone
 #   normal   (with --with-normal) as refresh, with "refreshPriority": "normal"
 # Each run: one worker, every server thread on CPU $SERVER_CPU, dnsperf on CPU $GEN_CPU; a 3 s
 # warm-up at full speed, a 3 s pause (a refresh the warm-up starved may have been raised: it
@@ -51,7 +52,7 @@ while [ $# -gt 0 ]; do
         *) echo "unknown option $1" >&2; usage ;;
     esac
 done
-for tool in dnsperf dig taskset timeout python3; do
+for tool in dnsperf dig taskset chrt timeout python3; do
     command -v "$tool" >/dev/null || { echo "refresh_p99.sh needs $tool" >&2; exit 2; }
 done
 
@@ -116,20 +117,9 @@ EOF
     run taskset -a -p -c "$SERVER_CPU" "$SERVER_PID" > /dev/null
     record timeout 60 taskset -c "$GEN_CPU" dnsperf -s 127.0.0.1 -p "$port" -d "\$WORK/queries.txt" -l 3 -c 4 -T 1 -q 500 ">" /dev/null
     timeout 60 taskset -c "$GEN_CPU" dnsperf -s 127.0.0.1 -p "$port" -d "$WORK/queries.txt" -l 3 -c 4 -T 1 -q 500 > /dev/null 2>&1 || true
-    if [ "$refresh" = 1 ]; then
-        record "# every second: ln -sfn \$WORK/state-{a,b}.json \$WORK/state.next && mv -T \$WORK/state.next \$WORK/state.json (alternating), on CPU $GEN_CPU"
-        (
-            i=0
-            while :; do
-                i=$((i + 1))
-                if [ $((i % 2)) = 1 ]; then next=state-b.json; else next=state-a.json; fi
-                ln -sfn "$WORK/$next" "$WORK/state.next" && mv -T "$WORK/state.next" "$WORK/state.json"
-                sleep 1
-            done
-        ) &
-        FLIP_PID=$!
-        taskset -p -c "$GEN_CPU" "$FLIP_PID" > /dev/null
-    fi
+    record taskset -c "$GEN_CPU" chrt -i 0 python3 "\$LT/flip_state.py" "\$WORK" --limit $((DURATION + 120)) "&"
+    taskset -c "$GEN_CPU" chrt -i 0 python3 "$LT/flip_state.py" "$WORK" --limit $((DURATION + 120)) &
+    FLIP_PID=$!
     sleep 3
     local cpu0 cpu1
     cpu0=$(python3 "$LT/proc_cpu.py" cpu "$SERVER_PID" | awk '{print $2}')

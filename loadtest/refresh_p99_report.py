@@ -54,10 +54,11 @@ def main():
             })
     print("# refresh_p99.sh: p99 with a %s-task state refreshed every second\n" % tasks)
     print("Written by `loadtest/refresh_p99.sh` (see its header). One worker; every server thread "
-          "on one core, dnsperf on the other; %s queries/s for %s s per run; `base` = no "
-          "refresh during the run, `refresh` = refreshSeconds 1 with the state file switched "
-          "between two %s-task states (every 10th task killed in the second) every second, "
-          "`normal` = the same with refreshPriority \"normal\". Rounds interleave the cases.\n"
+          "on one core, dnsperf on the other; %s queries/s for %s s per run. In every run "
+          "the state file is switched between two %s-task states (every 10th task killed in "
+          "the second) every second (`flip_state.py`); `base` = no refresh during the run, "
+          "`refresh` = refreshSeconds 1, `normal` = the same with refreshPriority "
+          "\"normal\". Rounds interleave the cases.\n"
           % (rate, duration, tasks))
     print("## Machine\n\n```")
     print(open(os.path.join(out, "machine.txt")).read().rstrip())
