@@ -1,11 +1,9 @@
-//! What keeps a refresh and the server's other threads from delaying the workers, end to end
-//! on the real binary:
+//! What keeps a refresh from delaying the workers, end to end on the real binary:
 //! `refreshPriority` (the refresh thread runs under `SCHED_IDLE` by default, read back from
 //! `/proc/PID/task/TID/stat`, at normal priority when configured, and a refresh starved by a
 //! core kept busy by normal-priority threads is raised by the watchdog and lands instead of
-//! waiting for minutes), the process's opt-out of transparent huge pages, memory a refresh
-//! frees kept for the next one instead of faulted in again, and accept loops that sleep until
-//! a client connects instead of waking 50 times a second.
+//! waiting for minutes), the process's opt-out of transparent huge pages, and memory a
+//! refresh frees kept for the next one instead of faulted in again.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -323,53 +321,4 @@ fn regression_each_refresh_faulted_its_memory_in_again() {
         "the control faulted in only {returned_faults} pages for a {doc_pages}-page state: \
          the comparison above proves nothing"
     );
-}
-
-/// Voluntary context switches of the thread named `comm` in `pid`.
-fn voluntary_switches(pid: u32, comm: &str) -> u64 {
-    let (tid, _, _) = threads(pid)
-        .into_iter()
-        .find(|(_, c, _)| c == comm)
-        .unwrap_or_else(|| panic!("no thread {comm}"));
-    let status = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/status")).expect("status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
-        .expect("voluntary_ctxt_switches")
-        .trim()
-        .parse()
-        .expect("count")
-}
-
-#[test]
-fn regression_idle_accept_loops_woke_fifty_times_a_second() {
-    // The DNS-over-TCP and HTTP accept loops polled `accept` every 20 ms: 50 wake-ups a second
-    // each, on the cores the UDP workers answer on. They now block in poll(2) for up to
-    // 200 ms. Counted over 2 s of an idle server: at most 5 a second plus slack, each.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let state = dir.path().join("state.json");
-    std::fs::write(&state, state_small()).expect("write state");
-    let server = Server::start(state_file_config(&state, json!({"refreshSeconds": 3600})));
-    server.wait_ready("mesos");
-    let http_thread = threads(server.pid())
-        .into_iter()
-        .map(|(_, c, _)| c)
-        .find(|c| c.starts_with("http"))
-        .expect("an http accept thread");
-    let before = (
-        voluntary_switches(server.pid(), "dns-tcp"),
-        voluntary_switches(server.pid(), &http_thread),
-    );
-    std::thread::sleep(Duration::from_secs(2));
-    let after = (
-        voluntary_switches(server.pid(), "dns-tcp"),
-        voluntary_switches(server.pid(), &http_thread),
-    );
-    let (tcp, http) = (after.0 - before.0, after.1 - before.1);
-    assert!(tcp <= 15, "dns-tcp woke {tcp} times in 2 s");
-    assert!(http <= 15, "{http_thread} woke {http} times in 2 s");
-    // Both still accept and answer.
-    let reply = server.query_tcp("leader.mesos.", hickory_proto::rr::RecordType::A);
-    assert!(!crate::harness::a_values(&reply).is_empty(), "{reply:?}");
-    assert_eq!(server.http_get("/v1/version").status, 200);
 }
