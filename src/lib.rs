@@ -28,7 +28,6 @@
 //!   with a watchdog that raises a starved refresh.
 //! - [`reload`]: hot reload (SIGHUP): which config keys apply live, which need a restart.
 //! - [`http`]: the read-only HTTP API (`/v1/...`), `/metrics`, `/health`, `/ready`.
-//! - [`accept`]: the wait for the next connection shared by the TCP and HTTP accept loops.
 //! - [`metrics`]: per-thread counters, summed when read.
 //! - [`server`]: binds the sockets and starts every thread; [`logging`]: the stderr logger.
 //!
@@ -51,7 +50,6 @@
 //! Workers never block, lock or allocate per query: they read the snapshot through a cached
 //! `Arc` that is refreshed only when the published epoch moves.
 
-pub mod accept;
 pub mod acl;
 pub mod config;
 pub mod dns;

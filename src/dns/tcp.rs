@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::accept;
 use crate::acl::AllowList;
 use crate::dns::answer::{AnswerConfig, Disposition, Scratch, Transport, answer};
 use crate::dns::xfr::Xfr;
@@ -87,9 +86,12 @@ pub fn spawn(
         .spawn(move || {
             let counters = metrics.new_shared_block();
             while !shutdown.load(Ordering::Relaxed) {
-                let (stream, peer) = match accept::next(&listener) {
-                    Ok(Some(c)) => c,
-                    Ok(None) => continue,
+                let (stream, peer) = match listener.accept() {
+                    Ok(c) => c,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(20));
+                        continue;
+                    }
                     Err(e) => {
                         log::warn!("tcp accept failed: {e}");
                         std::thread::sleep(Duration::from_millis(50));

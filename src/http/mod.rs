@@ -20,7 +20,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::accept;
 use api::{ApiState, Response};
 
 /// Largest request head (request line + headers) accepted.
@@ -87,9 +86,8 @@ fn accept_loop(listener: TcpListener, state: Arc<ApiState>, shutdown: &AtomicBoo
     let active = Arc::new(AtomicUsize::new(0));
     let max_conns = state.config().http_max_connections;
     while !shutdown.load(Ordering::Relaxed) {
-        match accept::next(&listener) {
-            Ok(None) => {}
-            Ok(Some((stream, _))) => {
+        match listener.accept() {
+            Ok((stream, _)) => {
                 if active.load(Ordering::Relaxed) >= max_conns {
                     refuse(stream, &state);
                     continue;
@@ -109,6 +107,9 @@ fn accept_loop(listener: TcpListener, state: Arc<ApiState>, shutdown: &AtomicBoo
                     active.fetch_sub(1, Ordering::Relaxed);
                     state.http.overloaded.fetch_add(1, Ordering::Relaxed);
                 }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(20))
             }
             Err(_) => std::thread::sleep(Duration::from_millis(50)),
         }
