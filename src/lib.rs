@@ -30,6 +30,7 @@
 //! - [`http`]: the read-only HTTP API (`/v1/...`), `/metrics`, `/health`, `/ready`.
 //! - [`metrics`]: per-thread counters, summed when read.
 //! - [`server`]: binds the sockets and starts every thread; [`logging`]: the stderr logger.
+//! - [`process_memory`]: the process's memory policy (no THP, freed memory kept), set by `main`.
 //!
 //! ## Threads and data flow
 //!
@@ -59,6 +60,7 @@ pub mod journal;
 pub mod logging;
 pub mod mesos;
 pub mod metrics;
+pub mod process_memory;
 pub mod records;
 pub mod refresh;
 pub mod refresh_priority;

@@ -20,31 +20,10 @@ use mesos_dns::mesos::zk::{Detection, Detector, ZkUrl};
 use mesos_dns::records::generator::{GenConfig, generate};
 use mesos_dns::refresh::fetcher_for;
 use mesos_dns::snapshot::{Snapshot, Zone};
-use mesos_dns::{logging, server};
+use mesos_dns::{logging, process_memory, server};
 
 #[global_allocator]
 static GLOBAL: MiMalloc = MiMalloc;
-
-/// mimalloc's `mi_option_purge_delay` (`mimalloc.h`, v3: the 16th `mi_option_e`); the sys
-/// crate exports the setter but not this constant.
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-/// Tells the allocator to keep freed memory for reuse instead of returning it to the kernel
-/// (`purge_delay = -1`), unless the operator set `MIMALLOC_PURGE_DELAY`.
-///
-/// Why: every refresh frees the previous snapshot and the parsed state (about twice the state
-/// document) and the next refresh allocates as much again. Returned after the default 1 s, that
-/// memory went back through `madvise(MADV_DONTNEED)` and was faulted in again page by page on
-/// every refresh; freeing it runs in kernel sections that do not yield the core to a woken
-/// worker, and they were the largest cause of delayed worker wake-ups during a 100k-task
-/// refresh (`loadtest/runs/2026-11-25-vm-purge/`). The cost: the resident size stays at the
-/// refresh's peak, which every refresh reaches anyway.
-fn keep_freed_memory_for_reuse() {
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-        // SAFETY: mi_option_set only stores an integer in mimalloc's option table.
-        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
-    }
-}
 
 /// The demo state: the repo's own small cluster (tests/fixtures/state-small.json).
 const DEMO_STATE: &str = include_str!("../tests/fixtures/state-small.json");
@@ -146,7 +125,8 @@ fn go_style_args() -> Vec<String> {
 }
 
 fn main() -> ExitCode {
-    keep_freed_memory_for_reuse();
+    // Before anything large is allocated.
+    process_memory::apply();
     let cli = match Cli::try_parse_from(go_style_args()) {
         Ok(c) => c,
         Err(e) => {

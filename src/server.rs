@@ -107,7 +107,6 @@ pub fn worker_count(config: &Config) -> usize {
 
 /// Starts every part of the server for `config`.
 pub fn start(config: &Config) -> Result<Server, StartError> {
-    opt_out_of_transparent_huge_pages();
     let handle = SnapshotHandle::new();
     let metrics = Arc::new(Registry::default());
     let refresh_stats = Arc::new(RefreshStats::default());
@@ -362,26 +361,6 @@ impl Server {
         }
         if let Some(h) = self.http_server.take() {
             h.join();
-        }
-    }
-}
-
-/// Asks the kernel for no transparent huge pages in this process (`PR_SET_THP_DISABLE`), best
-/// effort. Why: the allocator asks for huge pages, and every refresh of a large state allocates
-/// hundreds of MB; a huge-page fault zeroes 2 MB at once and may first compact memory, moving
-/// pages that workers are reading. With a 100k-task state refreshed every second beside a
-/// worker on the same core, huge pages gave a p99 of 0.5-2.5 ms and a p99.9 near 40 ms; 4 KiB
-/// pages 0.2-0.3 ms and 1.7 ms (`loadtest/runs/2026-11-25-vm-thp/`).
-fn opt_out_of_transparent_huge_pages() {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: PR_SET_THP_DISABLE takes plain integers and touches no memory of ours.
-        let r = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
-        if r != 0 {
-            log::debug!(
-                "PR_SET_THP_DISABLE failed: {}",
-                std::io::Error::last_os_error()
-            );
         }
     }
 }
