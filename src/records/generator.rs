@@ -529,12 +529,13 @@ impl Builder {
 
     /// True when `key`'s value is not yet in its rrset (see [`SCAN_DEDUP_MAX`]).
     fn is_new(&mut self, key: ValueKey) -> bool {
-        let (id, len) = match key {
-            ValueKey::A(id, _) => (id, self.set.rrsets[id as usize].a.len()),
-            ValueKey::Aaaa(id, _) => (id, self.set.rrsets[id as usize].aaaa.len()),
-            ValueKey::Srv(id, _, _) => (id, self.set.rrsets[id as usize].srv.len()),
-        };
+        let (ValueKey::A(id, _) | ValueKey::Aaaa(id, _) | ValueKey::Srv(id, _, _)) = key;
         let rr = &self.set.rrsets[id as usize];
+        let len = match key {
+            ValueKey::A(..) => rr.a.len(),
+            ValueKey::Aaaa(..) => rr.aaaa.len(),
+            ValueKey::Srv(..) => rr.srv.len(),
+        };
         if len < SCAN_DEDUP_MAX {
             return match key {
                 ValueKey::A(_, ip) => !rr.a.iter().any(|a| a.to_bits() == ip),
