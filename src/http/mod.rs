@@ -7,8 +7,8 @@
 //! everyone else; a request head of at most [`MAX_HEAD`] bytes and [`MAX_HEADERS`] headers
 //! (`431` beyond), a deadline for the whole head (`408` for slow clients), write timeouts,
 //! and one request per connection, closed after the reply without resetting it (what the
-//! client still sends is drained for up to [`DRAIN_DEADLINE`]). It never runs on, or slows, a DNS worker: it only reads
-//! the published snapshot and the counters.
+//! client still sends is drained for up to [`DRAIN_DEADLINE`]). It never runs on, or slows, a
+//! DNS worker: it only reads the published snapshot and the counters.
 
 pub mod api;
 pub mod prometheus;

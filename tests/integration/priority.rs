@@ -46,6 +46,13 @@ fn policy_of(pid: u32, comm: &str) -> Option<i64> {
         .map(|(_, _, p)| p)
 }
 
+/// The repo's small cluster written to `dir/state.json`.
+fn small_state_file(dir: &Path) -> PathBuf {
+    let state = dir.join("state.json");
+    std::fs::write(&state, state_small()).expect("write state");
+    state
+}
+
 fn state_file_config(path: &Path, extra: Value) -> Value {
     let mut c = json!({
         "stateFile": path,
@@ -61,8 +68,7 @@ fn state_file_config(path: &Path, extra: Value) -> Value {
 #[test]
 fn refresh_thread_is_idle_by_default_with_a_watchdog_and_normal_when_configured() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let state = dir.path().join("state.json");
-    std::fs::write(&state, state_small()).expect("write state");
+    let state = small_state_file(dir.path());
 
     let idle = Server::start(state_file_config(&state, json!({})));
     idle.wait_ready("mesos");
@@ -249,8 +255,7 @@ fn regression_server_opts_out_of_transparent_huge_pages() {
     // Huge-page faults and compaction during a large refresh stalled the workers
     // (loadtest/runs/2026-11-25-vm-thp/): the server turns THP off for itself at start.
     let dir = tempfile::tempdir().expect("tempdir");
-    let state = dir.path().join("state.json");
-    std::fs::write(&state, state_small()).expect("write state");
+    let state = small_state_file(dir.path());
     let server = Server::start(state_file_config(&state, json!({})));
     server.wait_ready("mesos");
     let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).expect("status");
