@@ -20,6 +20,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use parking_lot::Mutex;
 
 use crate::config::Config;
+use crate::dns::fragments::ReplyFragments;
 use crate::records::generator::{Enumeration, GenStats, Generated, RecordSet, RrSet};
 use crate::records::reverse::ReverseIndex;
 
@@ -89,6 +90,9 @@ pub struct Snapshot {
     /// The SRV target names of `records` in wire form, by name id: SRV answers and their glue
     /// owners are copied from here instead of converted from text on every query.
     pub wire_names: WireNames,
+    /// The precomputed parts of every reply (answer record heads with the zone's TTL and SRV
+    /// weight, the SOA names in wire form): see [`crate::dns::fragments`].
+    pub fragments: ReplyFragments,
     /// `/v1/enumerate` data.
     pub enumeration: Enumeration,
     /// What the build skipped.
@@ -173,12 +177,14 @@ impl Snapshot {
             ReverseIndex::default()
         };
         let wire_names = WireNames::build(&generated.records);
+        let fragments = ReplyFragments::new(zone.ttl, zone.srv_weight, &zone.mname, &zone.rname);
         Snapshot {
             epoch: prev.map_or(1, |p| p.epoch + 1),
             serial,
             built_at: now,
             zone,
             wire_names,
+            fragments,
             records: generated.records,
             enumeration: generated.enumeration,
             stats: generated.stats,

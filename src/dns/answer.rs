@@ -397,19 +397,44 @@ fn write_answer(
     let mut overflow = false;
     for k in 0..total {
         let idx = scratch.order[k] as usize;
+        // From the snapshot's precomputed heads when the owner is the question (always for
+        // SRV) and the target has a wire form; else field by field, which also refuses a
+        // target that is no valid name.
         let res = if idx < n_srv {
             let s = rr.srv[idx];
-            let srv = Srv {
-                priority: 0,
-                weight: zone.srv_weight,
-                port: s.port,
-                target: Name::Wire(snap.wire_names.get(s.target)),
-            };
-            w.srv(Section::Answer, Name::Question, ttl, &srv)
+            let target = snap.wire_names.get(s.target);
+            if !target.is_empty() {
+                w.copy_record(
+                    Section::Answer,
+                    snap.fragments.srv(),
+                    &s.port.to_be_bytes(),
+                    target,
+                )
+            } else {
+                let srv = Srv {
+                    priority: 0,
+                    weight: zone.srv_weight,
+                    port: s.port,
+                    target: Name::Wire(target),
+                };
+                w.srv(Section::Answer, Name::Question, ttl, &srv)
+            }
         } else if idx < n_srv + n_a {
-            w.a(Section::Answer, ip_owner, ttl, rr.a[idx - n_srv])
+            let ip = rr.a[idx - n_srv];
+            match ip_owner {
+                Name::Question => {
+                    w.copy_record(Section::Answer, snap.fragments.a(), &ip.octets(), &[])
+                }
+                _ => w.a(Section::Answer, ip_owner, ttl, ip),
+            }
         } else {
-            w.aaaa(Section::Answer, ip_owner, ttl, rr.aaaa[idx - n_srv - n_a])
+            let ip = rr.aaaa[idx - n_srv - n_a];
+            match ip_owner {
+                Name::Question => {
+                    w.copy_record(Section::Answer, snap.fragments.aaaa(), &ip.octets(), &[])
+                }
+                _ => w.aaaa(Section::Answer, ip_owner, ttl, ip),
+            }
         };
         if res.is_err() {
             overflow = true;
@@ -444,7 +469,7 @@ fn write_answer(
         auth[free] = AuthRr::Soa;
     }
     w.set_rcode(rc);
-    let auth_ok = write_authority(&mut w, &auth, ttl, zone.mname.as_bytes(), &soa);
+    let auth_ok = write_authority(&mut w, &auth, ttl, &soa);
 
     // Glue: one A and one AAAA per distinct SRV target, in answer order.
     let before_glue = w.mark();
@@ -515,7 +540,7 @@ fn write_answer(
                     Some((m, _)) => w.rollback(m),
                     None => w.rollback(question_mark),
                 }
-                if write_authority(&mut w, &auth, ttl, zone.mname.as_bytes(), &soa)
+                if write_authority(&mut w, &auth, ttl, &soa)
                     && (w.size() + opt_len < limit || keep == 0)
                 {
                     break;
@@ -550,18 +575,13 @@ enum AuthRr {
     Ns,
 }
 
-fn write_authority(
-    w: &mut ReplyWriter<'_>,
-    auth: &[AuthRr; 3],
-    ttl: u32,
-    mname: &[u8],
-    soa: &Soa<'_>,
-) -> bool {
+fn write_authority(w: &mut ReplyWriter<'_>, auth: &[AuthRr; 3], ttl: u32, soa: &Soa<'_>) -> bool {
     for a in auth {
         let r = match a {
             AuthRr::None => Ok(()),
             AuthRr::Soa => w.soa(Section::Authority, Name::Question, ttl, soa),
-            AuthRr::Ns => w.ns(Section::Authority, Name::Question, ttl, Name::Text(mname)),
+            // The NS target is the SOA MNAME.
+            AuthRr::Ns => w.ns(Section::Authority, Name::Question, ttl, soa.mname),
         };
         if r.is_err() {
             return false;
@@ -641,13 +661,14 @@ fn answer_reverse(
     })
 }
 
-/// The zone's SOA as every reply and transfer writes it: MNAME/RNAME from the snapshot's zone,
+/// The zone's SOA as every reply and transfer writes it: MNAME/RNAME from the snapshot's zone
+/// (in the wire form its fragments hold),
 /// its serial, and MINIMUM = `SOAMinttl` (product.md; the original used `ttl`).
 pub(crate) fn zone_soa(snap: &Snapshot) -> Soa<'_> {
     let zone = &snap.zone;
     Soa {
-        mname: Name::Text(zone.mname.as_bytes()),
-        rname: Name::Text(zone.rname.as_bytes()),
+        mname: Name::Wire(snap.fragments.mname()),
+        rname: Name::Wire(snap.fragments.rname()),
         serial: snap.serial,
         refresh: zone.refresh,
         retry: zone.retry,

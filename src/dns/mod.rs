@@ -3,6 +3,7 @@
 
 pub mod answer;
 pub mod batch;
+pub mod fragments;
 pub mod notify;
 pub mod tcp;
 pub mod tsig;

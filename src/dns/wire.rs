@@ -1008,6 +1008,54 @@ impl<'a> ReplyWriter<'a> {
         self.record(section, owner, rr_type, ttl, |w| w.put(rdata))
     }
 
+    /// Appends one record from precomputed parts ([`crate::dns::fragments::ReplyFragments`]):
+    /// `head` is the owner (a pointer to the question name), TYPE, CLASS, TTL, RDLENGTH (any
+    /// value; it is set here) and any fixed leading RDATA; then `value`; then `name`, an
+    /// uncompressed wire name ending the RDATA (an SRV target, or empty), which is checked and
+    /// registered so later names compress to it, as [`srv`](Self::srv) does with its target.
+    /// The same bytes as the typed methods, without their per-field work.
+    pub fn copy_record(
+        &mut self,
+        section: Section,
+        head: &[u8],
+        value: &[u8],
+        name: &[u8],
+    ) -> Result<(), WriteError> {
+        /// Offset of RDLENGTH in a head whose owner is a 2-byte pointer.
+        const RDLEN_AT: usize = 10;
+        let idx = section.index();
+        if idx < self.section {
+            return Err(WriteError::OutOfOrder);
+        }
+        let owner_is_question = head.get(..2) == Some(&[0xC0, HEADER_LEN as u8][..]);
+        if self.qname_len == 0 || !owner_is_question || head.len() < RDLEN_AT + 2 {
+            return Err(WriteError::BadName);
+        }
+        if !name.is_empty() {
+            wire_name_len(name).ok_or(WriteError::BadName)?;
+        }
+        let rdata_len = head.len() - (RDLEN_AT + 2) + value.len() + name.len();
+        let rdlen = u16::try_from(rdata_len).map_err(|_| WriteError::Full)?;
+        let base = self.pos;
+        let end = base + head.len() + value.len() + name.len();
+        if end > self.cap() {
+            return Err(WriteError::Full);
+        }
+        let dst = self.buf.get_mut(base..end).ok_or(WriteError::Full)?;
+        let (h, rest) = dst.split_at_mut(head.len());
+        h.copy_from_slice(head);
+        h.get_mut(RDLEN_AT..RDLEN_AT + 2)
+            .ok_or(WriteError::BadName)?
+            .copy_from_slice(&rdlen.to_be_bytes());
+        let (v, n) = rest.split_at_mut(value.len());
+        v.copy_from_slice(value);
+        n.copy_from_slice(name);
+        self.count_one(idx)?;
+        self.pos = end;
+        self.register_labels(end - name.len(), name, name.len());
+        Ok(())
+    }
+
     /// Appends the OPT record (additional section, EDNS version 0, no options): our UDP
     /// payload size, the high 8 bits of an extended rcode, and the DO bit. It may use the
     /// space kept by [`reserve_opt`](Self::reserve_opt).
