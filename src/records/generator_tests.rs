@@ -643,3 +643,31 @@ fn duplicate_records_are_dropped_in_small_and_large_rrsets_alike() {
     assert_eq!(once.records.digest(), thrice.records.digest());
     assert_eq!(once.records.counts(), thrice.records.counts());
 }
+
+#[test]
+fn valid_name_needs_a_final_dot_non_empty_labels_of_at_most_63_and_253_in_all() {
+    let l63 = "a".repeat(63);
+    let l64 = "a".repeat(64);
+    // 4 labels of 62 plus dots: 4*62 + 3 = 251; with "xy" 254 > 253.
+    let l62 = "b".repeat(62);
+    let long_ok = format!("{l62}.{l62}.{l62}.{l62}.x.");
+    let long_bad = format!("{l62}.{l62}.{l62}.{l62}.xy.");
+    let cases: &[(&str, bool)] = &[
+        ("a.mesos.", true),
+        ("a.", true),
+        ("-8sw6z-s0.marathon.mesos.", true),
+        ("a.mesos", false),
+        (".", false),
+        ("", false),
+        (".a.mesos.", false),
+        ("a..mesos.", false),
+        ("a.mesos..", false),
+        (&format!("{l63}.mesos."), true),
+        (&format!("{l64}.mesos."), false),
+        (&long_ok, true),
+        (&long_bad, false),
+    ];
+    for &(name, want) in cases {
+        assert_eq!(valid_name(name), want, "{name:?}");
+    }
+}
