@@ -18,9 +18,9 @@
 //! - [`snapshot`]: the immutable, epoch-versioned [`snapshot::Snapshot`] the workers answer
 //!   from, and the lock-free publish/read handle.
 //! - [`dns`]: the wire format ([`dns::wire`]), the answer rules ([`dns::answer`]) with the
-//!   per-snapshot precomputed reply parts ([`dns::fragments`]), the UDP
-//!   workers ([`dns::worker`], batched I/O in [`dns::batch`]) and DNS over TCP ([`dns::tcp`]);
-//!   zone transfers ([`dns::xfr`], TSIG in [`dns::tsig`]) and NOTIFY ([`dns::notify`]).
+//!   reply parts precomputed per snapshot ([`dns::fragments`]), the UDP workers
+//!   ([`dns::worker`], batched I/O in [`dns::batch`]) and DNS over TCP ([`dns::tcp`]); zone
+//!   transfers ([`dns::xfr`], TSIG in [`dns::tsig`]) and NOTIFY ([`dns::notify`]).
 //! - [`journal`]: the transferred zone's records and the recent differences IXFR answers from.
 //! - [`forward`]: names outside the domain: upstream selection, forwarder pool, cache.
 //! - [`acl`]: client allow-lists by prefix (`recursionAllowFrom`), checked before forwarding.
