@@ -18,6 +18,7 @@ SERVER_TITLES = {
     "null": "null responder (recvmmsg/sendmmsg, no answer section)",
     "mesos-w1": "mesos-dns, workers=1 (pinned)",
     "mesos-w2": "mesos-dns, workers=2",
+    "mesos-alt": "mesos-dns from ALT_BIN (the other build of an A/B), workers=1 (pinned)",
     "nsd": "NSD (server-count 1, rrl-ratelimit 0)",
     "knot": "Knot (1 UDP worker)",
 }

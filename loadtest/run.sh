@@ -17,14 +17,16 @@
 #   --count N            lines in the query file (default 100000)
 #   --mix "ARGS"         make_inputs.py mix (default "--a 70 --srv 20 --nx 10 --fwd 0")
 #   --seed S             seed for the state and the queries (default 1)
-#   --servers "LIST"     subset/order of: null mesos-w1 mesos-w2 nsd knot (default: all)
+#   --servers "LIST"     subset/order of: null mesos-w1 mesos-w2 nsd knot (default: all), and
+#                        mesos-alt: the mesos-dns binary at $ALT_BIN (another build, for an A/B
+#                        of two builds side by side in one run), configured as mesos-w1
 #   --refresh S          mesos-dns refreshSeconds (default 3600: no refresh during the run)
 #   --label TEXT         suffix of the output directory (e.g. smoke)
 #   --note TEXT          a note printed at the top of the run's README
 #   --out DIR            output directory (default loadtest/runs/<date>-<host>[-<label>])
 #   --no-build           use the binaries already in target/release
 # Environment: SERVER_CPU (default 1), GEN_CPU (default 0), CLIENTS (dnsperf -c, default 4),
-# OUTSTANDING (dnsperf -q, default 500), NULL_THREADS (default 1).
+# OUTSTANDING (dnsperf -q, default 500), NULL_THREADS (default 1), ALT_BIN (for mesos-alt).
 #
 # Loopback only; every server started here is stopped on exit (trap), every dnsperf is bounded
 # by `timeout`.
@@ -65,7 +67,9 @@ while [ $# -gt 0 ]; do
     esac
 done
 for s in $SERVERS; do
-    case "$s" in null|mesos-w1|mesos-w2|nsd|knot) ;; *) echo "run.sh: unknown server $s" >&2; exit 2 ;; esac
+    case "$s" in null|mesos-w1|mesos-w2|nsd|knot) ;;
+        mesos-alt) [ -x "${ALT_BIN:-}" ] || { echo "run.sh: mesos-alt needs ALT_BIN=<a mesos-dns binary>" >&2; exit 2; } ;;
+        *) echo "run.sh: unknown server $s" >&2; exit 2 ;; esac
 done
 for tool in dnsperf dig taskset timeout python3; do
     command -v "$tool" >/dev/null || { echo "run.sh: $tool not found (apt-get install -y dnsperf bind9-dnsutils)" >&2; exit 2; }
@@ -192,6 +196,14 @@ start_server() { # NAME PORT DIR -> SERVER_PID
             cp "$cfg" "$dir/mesos-dns.json"
             record taskset -c "$SERVER_CPU" "$BIN/mesos-dns" -config "$cfg" "&"
             taskset -c "$SERVER_CPU" "$BIN/mesos-dns" -config "$cfg" 2> "$dir/stderr.txt" &
+            ;;
+        mesos-alt)
+            cfg="$WORK/$name.json"
+            mesos_config "$cfg" "$port" 1 true
+            cp "$cfg" "$dir/mesos-dns.json"
+            record "# ALT_BIN=$ALT_BIN ($("$ALT_BIN" -version 2>&1 | head -1))"
+            record taskset -c "$SERVER_CPU" "\$ALT_BIN" -config "$cfg" "&"
+            taskset -c "$SERVER_CPU" "$ALT_BIN" -config "$cfg" 2> "$dir/stderr.txt" &
             ;;
         nsd)
             mkdir -p "$WORK/nsd"
