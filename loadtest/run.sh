@@ -26,7 +26,11 @@
 #   --out DIR            output directory (default loadtest/runs/<date>-<host>[-<label>])
 #   --no-build           use the binaries already in target/release
 # Environment: SERVER_CPU (default 1), GEN_CPU (default 0), CLIENTS (dnsperf -c, default 4),
-# OUTSTANDING (dnsperf -q, default 500), NULL_THREADS (default 1), ALT_BIN (for mesos-alt).
+# OUTSTANDING (dnsperf -q, default 500), NULL_THREADS (default 1), ALT_BIN (for mesos-alt),
+# DNSPERF_EXTRA (more dnsperf options for every run, e.g. "-e": queries with EDNS(0), so
+# replies up to the servers' EDNS size are sent whole; without it NSD answers an SRV query
+# whose reply passes 512 bytes with an empty truncated reply, where mesos-dns, as the
+# original, drops glue and then answers until it fits).
 #
 # Loopback only; every server started here is stopped on exit (trap), every dnsperf is bounded
 # by `timeout`.
@@ -45,6 +49,7 @@ SERVERS="null mesos-w1 mesos-w2 nsd knot"
 REFRESH=3600 LABEL="" NOTE="" OUT="" BUILD=1
 SERVER_CPU=${SERVER_CPU:-1} GEN_CPU=${GEN_CPU:-0}
 CLIENTS=${CLIENTS:-4} OUTSTANDING=${OUTSTANDING:-500} NULL_THREADS=${NULL_THREADS:-1}
+DNSPERF_EXTRA=${DNSPERF_EXTRA:-}
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -159,6 +164,7 @@ SERVER_CPU=$SERVER_CPU
 GEN_CPU=$GEN_CPU
 CLIENTS=$CLIENTS
 OUTSTANDING=$OUTSTANDING
+DNSPERF_EXTRA=$DNSPERF_EXTRA
 NULL_THREADS=$NULL_THREADS
 CLK_TCK=$(getconf CLK_TCK)
 LABEL=$LABEL
@@ -177,9 +183,10 @@ dnsperf_run() { # OUTFILE SECONDS PORT ARGS...
     local out=$1 secs=$2 port=$3
     shift 3
     record timeout $((secs + 60)) taskset -c "$GEN_CPU" dnsperf -s 127.0.0.1 -p "$port" -d "$WORK/queries.txt" \
-        -l "$secs" -c "$CLIENTS" -T 1 -q "$OUTSTANDING" "$@" ">" "${out/$OUT\//}"
+        -l "$secs" -c "$CLIENTS" -T 1 -q "$OUTSTANDING" $DNSPERF_EXTRA "$@" ">" "${out/$OUT\//}"
+    # shellcheck disable=SC2086 # DNSPERF_EXTRA is a list of options
     timeout $((secs + 60)) taskset -c "$GEN_CPU" dnsperf -s 127.0.0.1 -p "$port" -d "$WORK/queries.txt" \
-        -l "$secs" -c "$CLIENTS" -T 1 -q "$OUTSTANDING" "$@" > "$out" 2>&1 || true
+        -l "$secs" -c "$CLIENTS" -T 1 -q "$OUTSTANDING" $DNSPERF_EXTRA "$@" > "$out" 2>&1 || true
 }
 
 start_server() { # NAME PORT DIR -> SERVER_PID
