@@ -12,7 +12,7 @@
 //! `answer_reverse`); other reverse names are outside the domain like any other name.
 
 use crate::dns::wire::{
-    self, Mark, Name, ParseError, Query, ReplyWriter, Section, Soa, Srv, flag, rcode, rtype,
+    self, Mark, Name, ParseError, Query, ReplyWriter, Section, Soa, WriteError, flag, rcode, rtype,
 };
 use crate::records::generator::RrSet;
 use crate::snapshot::Snapshot;
@@ -397,27 +397,20 @@ fn write_answer(
     let mut overflow = false;
     for k in 0..total {
         let idx = scratch.order[k] as usize;
-        // From the snapshot's precomputed heads when the owner is the question (always for
-        // SRV) and the target has a wire form; else field by field, which also refuses a
-        // target that is no valid name.
+        // Copied from the snapshot's precomputed heads when the owner is the question (always
+        // for SRV); A/AAAA owned by another spelling are written field by field.
         let res = if idx < n_srv {
             let s = rr.srv[idx];
-            let target = snap.wire_names.get(s.target);
-            if !target.is_empty() {
-                w.copy_record(
+            match snap.wire_names.get(s.target) {
+                // A target that is no valid DNS name has no wire form: refused as the writer
+                // refuses such a name (the answer stops here, as when the reply is full).
+                [] => Err(WriteError::BadName),
+                target => w.copy_record(
                     Section::Answer,
                     snap.fragments.srv(),
                     &s.port.to_be_bytes(),
                     target,
-                )
-            } else {
-                let srv = Srv {
-                    priority: 0,
-                    weight: zone.srv_weight,
-                    port: s.port,
-                    target: Name::Wire(target),
-                };
-                w.srv(Section::Answer, Name::Question, ttl, &srv)
+                ),
             }
         } else if idx < n_srv + n_a {
             let ip = rr.a[idx - n_srv];
