@@ -671,3 +671,30 @@ fn valid_name_needs_a_final_dot_non_empty_labels_of_at_most_63_and_253_in_all() 
         assert_eq!(valid_name(name), want, "{name:?}");
     }
 }
+
+/// A name that is no valid DNS name is counted once per record it would have carried, however
+/// the generator interns it: a task whose label sanitises to nothing, with two IPs of its
+/// own and one agent IP, loses its plain A name twice (".web.mesos.", once per task IP) and
+/// its plain agent A name once (".web.slave.mesos."); its canonical names keep their records.
+#[test]
+fn regression_invalid_names_are_counted_per_record_not_per_name() {
+    let doc = r#"{
+      "leader": "master@10.0.0.5:5050",
+      "slaves": [{"id": "S1", "pid": "slave(1)@10.0.1.10:5051"}],
+      "frameworks": [{"name": "web", "pid": "scheduler(1)@10.0.0.20:8080", "tasks": [
+        {"id": "e.1", "name": "$$$", "slave_id": "S1", "state": "TASK_RUNNING",
+         "statuses": [{"state": "TASK_RUNNING", "timestamp": 1, "container_status":
+           {"network_infos": [{"ip_addresses": [
+             {"ip_address": "10.9.0.1"}, {"ip_address": "10.9.0.2"}]}]}}]}
+      ]}]
+    }"#;
+    let g = build(doc.as_bytes(), &gen_config(), &[]);
+    assert_eq!(g.stats.invalid_names, 3);
+    let canonical: Vec<_> = g
+        .records
+        .iter()
+        .filter(|(n, rr)| n.ends_with(".web.mesos.") && n.starts_with('-') && !rr.a.is_empty())
+        .collect();
+    assert_eq!(canonical.len(), 1, "{canonical:?}");
+    assert_eq!(canonical[0].1.a.len(), 2);
+}
