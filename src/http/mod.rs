@@ -32,7 +32,7 @@ pub const HEAD_DEADLINE: Duration = Duration::from_secs(5);
 /// for at most [`HEAD_DEADLINE`] plus the write timeout.
 pub const MAX_CONNS: usize = 256;
 /// After a reply, how long a connection waits for the client to finish sending and close
-/// (see [`close_gracefully`]) before it is closed anyway.
+/// (see `close_gracefully`) before it is closed anyway.
 pub const DRAIN_DEADLINE: Duration = Duration::from_secs(1);
 /// The most request bytes read and dropped after a reply (a request body nobody reads).
 pub const DRAIN_MAX: usize = 1 << 20;
