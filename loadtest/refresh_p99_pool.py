@@ -5,31 +5,35 @@
 
 Why: one run's p99 moves by tens of percent from minute to minute on these machines, so the
 ratio of one run's medians scatters (1.1x to 1.4x for the same binary). Pooling the rounds of
-several runs of the same binary gives a steadier figure. Reads each RUN_DIR/README.md's
-per-round table (the rows `| base | N | ...` and `| refresh | N | ...`, as
-refresh_p99_report.py writes them) and prints, per run and over all runs:
+several runs of the same binary gives a steadier figure. Reads each run's raw
+RUN_DIR/<case>-<round>/fixed-latency.txt (with refresh_p99_report.py's reader, the file its
+README is made from) and prints, per run and over all runs:
 - the median p99 of each case and their ratio (refresh / base: issue 7's target is <= 1.2);
-- the median of the per-round ratios (each refresh round over the base round just before it);
+- the median of the per-round ratios (each refresh round over the base round of its round);
 - how many rounds had a ratio above 1.2.
 """
 
 import os
+import re
 import statistics
 import sys
 
-P99_COLUMN = 6  # | case | round | responses | avg | p50 | p90 | p99 | ...
-ROUND_COLUMNS = 11  # the per-round table's width; the medians table below it is narrower
+from refresh_p99_report import kv
+
+ROUND_DIR = re.compile(r"^(base|refresh)-(\d+)$")
 
 
 def rounds(run_dir):
-    """{case: {round: p99_us}} from a run's README table."""
+    """{case: {round: p99_us}} from a run's per-round directories."""
     out = {}
-    with open(os.path.join(run_dir, "README.md")) as f:
-        for line in f:
-            cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            if len(cells) < ROUND_COLUMNS or cells[0] not in ("base", "refresh"):
-                continue
-            out.setdefault(cells[0], {})[int(cells[1])] = float(cells[P99_COLUMN])
+    for name in sorted(os.listdir(run_dir)):
+        m = ROUND_DIR.match(name)
+        if not m:
+            continue
+        lat = kv(os.path.join(run_dir, name, "fixed-latency.txt"))
+        if int(lat.get("responses", "0") or 0) == 0:
+            continue
+        out.setdefault(m.group(1), {})[int(m.group(2))] = float(lat["p99_us"])
     return out
 
 
