@@ -583,9 +583,30 @@ impl Builder {
 
     /// Inserts a task record and lists it on the task when new.
     fn insert_task(&mut self, name: &str, value: Value, task: &mut EnumTask) {
-        if let Some(id) = self.intern(name) {
-            self.insert_task_at(Some(id), value, task);
+        let id = self.intern(name);
+        self.insert_task_at(id, value, task);
+    }
+
+    /// Inserts each of `ips` under the names `plain` and `canonical`, in that order per IP,
+    /// interning each name once for all its values, and only when it gets one (a name with no
+    /// record must not enter the set). Returns the canonical name's id.
+    fn insert_task_ips(
+        &mut self,
+        plain: &str,
+        canonical: &str,
+        ips: &[IpAddr],
+        task: &mut EnumTask,
+    ) -> Option<u32> {
+        if ips.is_empty() {
+            return None;
         }
+        let plain = self.intern_for(plain, ips.len());
+        let canonical = self.intern_for(canonical, ips.len());
+        for &ip in ips {
+            self.insert_task_at(plain, Value::Ip(ip), task);
+            self.insert_task_at(canonical, Value::Ip(ip), task);
+        }
+        canonical
     }
 
     /// [`insert_task`](Self::insert_task) for a name interned already (`None`: it was invalid,
@@ -993,28 +1014,9 @@ fn task_context_records(
         &[label, "-", hash, "-", tail, ".", fname, ".slave.", d, "."],
     );
 
-    // Each name is interned once for all its values (not once per value), and only when it
-    // gets one: a name with no record must not enter the set.
     // The canonical name's id when it carries the task's IPs (the reverse index's candidate).
-    let mut canonical_id = None;
-    if !ctx.task_ips.is_empty() {
-        let uses = ctx.task_ips.len();
-        let arec = b.intern_for(&n.arec, uses);
-        canonical_id = b.intern_for(&n.canonical, uses);
-        for &ip in ctx.task_ips {
-            b.insert_task_at(arec, Value::Ip(ip), etask);
-            b.insert_task_at(canonical_id, Value::Ip(ip), etask);
-        }
-    }
-    if !ctx.slave_ips.is_empty() {
-        let uses = ctx.slave_ips.len();
-        let arec = b.intern_for(&n.slave_arec, uses);
-        let canonical = b.intern_for(&n.slave_canonical, uses);
-        for &ip in ctx.slave_ips {
-            b.insert_task_at(arec, Value::Ip(ip), etask);
-            b.insert_task_at(canonical, Value::Ip(ip), etask);
-        }
-    }
+    let canonical_id = b.insert_task_ips(&n.arec, &n.canonical, ctx.task_ips, etask);
+    b.insert_task_ips(&n.slave_arec, &n.slave_canonical, ctx.slave_ips, etask);
 
     // SRV from resource ports, targeting the agent's canonical name.
     if !ports.is_empty() {
