@@ -412,21 +412,18 @@ fn write_answer(
                     target,
                 ),
             }
-        } else if idx < n_srv + n_a {
-            let ip = rr.a[idx - n_srv];
-            match ip_owner {
-                Name::Question => {
-                    w.copy_record(Section::Answer, snap.fragments.a(), &ip.octets(), &[])
-                }
-                _ => w.a(Section::Answer, ip_owner, ttl, ip),
-            }
         } else {
-            let ip = rr.aaaa[idx - n_srv - n_a];
+            let (v4, v6);
+            let (rr_type, head, addr): (u16, &[u8], &[u8]) = if idx < n_srv + n_a {
+                v4 = rr.a[idx - n_srv].octets();
+                (rtype::A, snap.fragments.a(), &v4)
+            } else {
+                v6 = rr.aaaa[idx - n_srv - n_a].octets();
+                (rtype::AAAA, snap.fragments.aaaa(), &v6)
+            };
             match ip_owner {
-                Name::Question => {
-                    w.copy_record(Section::Answer, snap.fragments.aaaa(), &ip.octets(), &[])
-                }
-                _ => w.aaaa(Section::Answer, ip_owner, ttl, ip),
+                Name::Question => w.copy_record(Section::Answer, head, addr, &[]),
+                _ => w.rr(Section::Answer, ip_owner, rr_type, ttl, addr),
             }
         };
         if res.is_err() {
@@ -655,8 +652,8 @@ fn answer_reverse(
 }
 
 /// The zone's SOA as every reply and transfer writes it: MNAME/RNAME from the snapshot's zone
-/// (in the wire form its fragments hold),
-/// its serial, and MINIMUM = `SOAMinttl` (product.md; the original used `ttl`).
+/// (in the wire form its fragments hold), its serial, and MINIMUM = `SOAMinttl` (product.md;
+/// the original used `ttl`).
 pub(crate) fn zone_soa(snap: &Snapshot) -> Soa<'_> {
     let zone = &snap.zone;
     Soa {

@@ -25,7 +25,7 @@ const HEAD_LEN: usize = 2 + 2 + 2 + 4 + 2;
 const QUESTION_POINTER: [u8; 2] = [0xC0, 12];
 
 /// The fragments of one snapshot's replies (see the module doc).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct ReplyFragments {
     a: [u8; HEAD_LEN],
     aaaa: [u8; HEAD_LEN],
