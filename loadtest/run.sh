@@ -197,20 +197,17 @@ start_server() { # NAME PORT DIR -> SERVER_PID
             taskset -c "$SERVER_CPU" "$BIN/mesos-dns-null-responder" --port "$port" --threads "$NULL_THREADS" \
                 2> "$dir/stderr.txt" &
             ;;
-        mesos-w1|mesos-w2)
+        mesos-w1|mesos-w2|mesos-alt)
             cfg="$WORK/$name.json"
-            if [ "$name" = mesos-w1 ]; then mesos_config "$cfg" "$port" 1 true; else mesos_config "$cfg" "$port" 2 false; fi
+            local bin="$BIN/mesos-dns"
+            if [ "$name" = mesos-w2 ]; then mesos_config "$cfg" "$port" 2 false; else mesos_config "$cfg" "$port" 1 true; fi
+            if [ "$name" = mesos-alt ]; then
+                bin=$ALT_BIN
+                record "# ALT_BIN=$ALT_BIN ($("$ALT_BIN" -version 2>&1 | head -1))"
+            fi
             cp "$cfg" "$dir/mesos-dns.json"
-            record taskset -c "$SERVER_CPU" "$BIN/mesos-dns" -config "$cfg" "&"
-            taskset -c "$SERVER_CPU" "$BIN/mesos-dns" -config "$cfg" 2> "$dir/stderr.txt" &
-            ;;
-        mesos-alt)
-            cfg="$WORK/$name.json"
-            mesos_config "$cfg" "$port" 1 true
-            cp "$cfg" "$dir/mesos-dns.json"
-            record "# ALT_BIN=$ALT_BIN ($("$ALT_BIN" -version 2>&1 | head -1))"
-            record taskset -c "$SERVER_CPU" "\$ALT_BIN" -config "$cfg" "&"
-            taskset -c "$SERVER_CPU" "$ALT_BIN" -config "$cfg" 2> "$dir/stderr.txt" &
+            record taskset -c "$SERVER_CPU" "$bin" -config "$cfg" "&"
+            taskset -c "$SERVER_CPU" "$bin" -config "$cfg" 2> "$dir/stderr.txt" &
             ;;
         nsd)
             mkdir -p "$WORK/nsd"
