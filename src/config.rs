@@ -242,6 +242,10 @@ pub struct Config {
     pub workers: usize,
     /// `pinWorkers`: pin worker i to core i (new; default: on when workers <= cores).
     pub pin_workers: Option<bool>,
+    /// `udpCoalesceMicros`: how long a busy UDP worker waits before its next receive, so that
+    /// queries gather into larger batches (new; default 100, 0 = off; see
+    /// [`crate::dns::coalesce`]).
+    pub udp_coalesce_us: u64,
     /// `refreshPriority`: `idle` (default: the refresh thread yields the core to any woken
     /// worker, with a watchdog against starvation) or `normal` (new; see
     /// [`crate::refresh_priority`]).
@@ -581,6 +585,7 @@ const KEYS: &[&str] = &[
     "maxStalenessSeconds",
     "workers",
     "pinWorkers",
+    "udpCoalesceMicros",
     "refreshPriority",
     "forwarders",
     "forwardQueue",
@@ -644,6 +649,7 @@ struct Raw {
     max_staleness_seconds: u64,
     workers: u64,
     pin_workers: Option<bool>,
+    udp_coalesce_us: u64,
     refresh_priority: String,
     forwarders: u64,
     forward_queue: u64,
@@ -721,6 +727,7 @@ impl Raw {
             max_staleness_seconds: c.max_staleness_seconds,
             workers: u64::try_from(c.workers).unwrap_or(u64::MAX),
             pin_workers: c.pin_workers,
+            udp_coalesce_us: c.udp_coalesce_us,
             refresh_priority: c.refresh_priority.as_str().to_string(),
             forwarders: u64::try_from(c.forwarders).unwrap_or(u64::MAX),
             forward_queue: u64::try_from(c.forward_queue).unwrap_or(u64::MAX),
@@ -808,6 +815,9 @@ impl Raw {
             }
             "workers" => self.workers = uint(key, v, 0, MAX_WORKERS)?,
             "pinWorkers" => self.pin_workers = Some(boolean(key, v)?),
+            "udpCoalesceMicros" => {
+                self.udp_coalesce_us = uint(key, v, 0, crate::dns::coalesce::MAX_WAIT_US)?;
+            }
             "refreshPriority" => self.refresh_priority = string(key, v)?,
             "forwarders" => self.forwarders = uint(key, v, 1, MAX_FORWARDERS)?,
             "forwardQueue" => self.forward_queue = uint(key, v, 1, MAX_FORWARD_QUEUE)?,
@@ -1122,6 +1132,7 @@ pub fn default_config() -> Config {
         max_staleness_seconds: 0,
         workers: 0,
         pin_workers: None,
+        udp_coalesce_us: 100,
         refresh_priority: crate::refresh_priority::RefreshPriority::Idle,
         forwarders: 2,
         forward_queue: 1024,
@@ -1393,6 +1404,7 @@ impl Config {
             "PinWorkers".into(),
             self.pin_workers.map_or(Value::Null, Value::Bool),
         );
+        m.insert("UdpCoalesceMicros".into(), self.udp_coalesce_us.into());
         m.insert("Forwarders".into(), self.forwarders.into());
         m.insert("ForwardQueue".into(), self.forward_queue.into());
         let texts = |v: Vec<String>| Value::Array(v.into_iter().map(Value::String).collect());
@@ -1608,6 +1620,11 @@ fn validate_raw(
         .ok()
         .filter(|&w| w as u64 <= MAX_WORKERS)
         .ok_or_else(|| out_of_range("workers", raw.workers.to_string(), 0, MAX_WORKERS))?;
+    if raw.udp_coalesce_us > crate::dns::coalesce::MAX_WAIT_US {
+        let value = raw.udp_coalesce_us.to_string();
+        let max = crate::dns::coalesce::MAX_WAIT_US;
+        return Err(out_of_range("udpCoalesceMicros", value, 0, max));
+    }
     let forwarders = usize::try_from(raw.forwarders)
         .ok()
         .filter(|&f| (1..=MAX_FORWARDERS).contains(&(f as u64)))
@@ -1713,6 +1730,7 @@ fn validate_raw(
         max_staleness_seconds: raw.max_staleness_seconds,
         workers,
         pin_workers: raw.pin_workers,
+        udp_coalesce_us: raw.udp_coalesce_us,
         refresh_priority,
         forwarders,
         forward_queue,
@@ -2248,6 +2266,7 @@ mod tests {
         assert!(!c.ptr_on);
         assert_eq!(c.max_staleness_seconds, 0);
         assert_eq!(c.workers, 0);
+        assert_eq!(c.udp_coalesce_us, 100);
         assert_eq!(c.pin_workers, None);
         assert_eq!(
             c.refresh_priority,
@@ -2965,9 +2984,11 @@ mod tests {
         let c = ok(&with(
             r#""stateFile": "s.json", "ednsUdpSize": 4096, "stateMaxBytes": 1024, "cacheSize": 0,
                "healthFilter": "exclude-unhealthy", "ptrOn": true, "mesosHTTPSInsecure": true,
-               "maxStalenessSeconds": 120, "workers": 4, "pinWorkers": false"#,
+               "maxStalenessSeconds": 120, "workers": 4, "pinWorkers": false,
+               "udpCoalesceMicros": 0"#,
         ))
         .0;
+        assert_eq!(c.udp_coalesce_us, 0);
         assert_eq!(c.state_file, Some(PathBuf::from("s.json")));
         assert_eq!(
             (c.edns_udp_size, c.state_max_bytes, c.cache_size),
@@ -3178,6 +3199,14 @@ mod tests {
             &with(r#""pinWorkers": "yes""#),
             &[r#""pinWorkers""#, "true or false"],
         );
+        err(
+            &with(r#""udpCoalesceMicros": 5000"#),
+            &["udpCoalesceMicros: 5000 is out of range 0..=1000"],
+        );
+        err(
+            &with(r#""udpCoalesceMicros": -1"#),
+            &["udpCoalesceMicros: -1 is out of range"],
+        );
         err(&with(r#""stateFile": 1"#), &[r#""stateFile""#, "a string"]);
     }
 
@@ -3225,6 +3254,13 @@ mod tests {
         c.workers = 5000;
         assert!(c.validate().is_err());
         c.workers = 2;
+        c.udp_coalesce_us = 1_001;
+        let msg = c.validate().expect_err("coalesce").to_string();
+        assert!(
+            msg.starts_with("udpCoalesceMicros: 1001 is out of range 0..=1000"),
+            "{msg}"
+        );
+        c.udp_coalesce_us = 100;
         c.masters = vec!["[::1]:5050".into(), "[0::1]:5050".into()];
         assert!(c.validate().is_err());
     }
@@ -3302,6 +3338,7 @@ mod tests {
             "MaxStalenessSeconds",
             "Workers",
             "PinWorkers",
+            "UdpCoalesceMicros",
             "Forwarders",
             "ForwardQueue",
             "TransferAllowFrom",

@@ -19,7 +19,8 @@
 //!   from, and the lock-free publish/read handle.
 //! - [`dns`]: the wire format ([`dns::wire`]), the answer rules ([`dns::answer`]) with the
 //!   reply parts precomputed per snapshot ([`dns::fragments`]), the UDP workers
-//!   ([`dns::worker`], batched I/O in [`dns::batch`]) and DNS over TCP ([`dns::tcp`]); zone
+//!   ([`dns::worker`], batched I/O in [`dns::batch`], receive coalescing under load in
+//!   [`dns::coalesce`]) and DNS over TCP ([`dns::tcp`]); zone
 //!   transfers ([`dns::xfr`], TSIG in [`dns::tsig`]) and NOTIFY ([`dns::notify`]).
 //! - [`journal`]: the transferred zone's records and the recent differences IXFR answers from.
 //! - [`forward`]: names outside the domain: upstream selection, forwarder pool, cache.

@@ -45,6 +45,8 @@ pub enum Counter {
     TcpRejected,
     /// Queries for the forwarder from a client outside `recursionAllowFrom`: REFUSED.
     RecursionRefused,
+    /// Waits of a busy UDP worker before its next receive (`udpCoalesceMicros`).
+    CoalesceWaits,
     /// rcode NOERROR.
     RcodeNoError,
     /// rcode FORMERR.

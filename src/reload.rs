@@ -73,6 +73,7 @@ const RESTART: &[&str] = &[
     "cacheSize",
     "workers",
     "pinWorkers",
+    "udpCoalesceMicros",
     "refreshPriority",
     "forwarders",
     "forwardQueue",

@@ -144,6 +144,7 @@ pub fn start(config: &Config) -> Result<Server, StartError> {
                 shutdown: shutdown.clone(),
                 core: pin.then(|| cores[index % cores.len()]),
                 index,
+                coalesce_us: config.udp_coalesce_us,
             };
             workers.push(worker::spawn(spec)?);
         }

@@ -149,6 +149,13 @@ pub fn render(state: &ApiState, snap: Option<&Snapshot>) -> String {
         "Queries outside the domain REFUSED because the client is not in recursionAllowFrom.",
         m.total(Counter::RecursionRefused),
     );
+    single(
+        &mut out,
+        "mesos_dns_udp_coalesce_waits_total",
+        "counter",
+        "Times a busy UDP worker waited udpCoalesceMicros before its next receive.",
+        m.total(Counter::CoalesceWaits),
+    );
 
     family(
         &mut out,
