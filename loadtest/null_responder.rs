@@ -1,8 +1,8 @@
 //! `mesos-dns-null-responder`: the "ceiling" for the load tests — a do-nothing UDP DNS
 //! responder that is as cheap as a UDP server can be on Linux.
 //!
-//! Usage: `mesos-dns-null-responder [--port P] [--threads N] [--listen ADDR]`
-//! (defaults: port 0 = pick a free one, 1 thread, 127.0.0.1).
+//! Usage: `mesos-dns-null-responder [--port P] [--threads N] [--listen ADDR] [--coalesce-us U]`
+//! (defaults: port 0 = pick a free one, 1 thread, 127.0.0.1, no coalescing).
 //!
 //! Every thread owns its own `SO_REUSEPORT` socket bound to the same address (the kernel
 //! spreads clients over them), reads up to 32 datagrams per `recvmmsg`, and answers each one
@@ -14,6 +14,12 @@
 //! server as a ratio to it. Socket buffers are requested as large as mesos-dns requests them
 //! (8 MiB receive, 4 MiB send; the kernel caps them at `net.core.[rw]mem_max`).
 //!
+//! `--coalesce-us U` (U > 0) makes it coalesce its receives exactly as a mesos-dns worker with
+//! `udpCoalesceMicros: U` does (the library's [`mesos_dns::dns::coalesce::Coalescer`], batches
+//! of [`mesos_dns::dns::batch::BATCH`]): the ceiling for a server that coalesces, so that the
+//! load tests can show how much of a peak comes from coalescing and how much from answering.
+//! Without it the responder is the minimal one described above, with batches of 32.
+//!
 //! When every socket is bound it writes `listening PORT` to stderr, then serves until killed.
 //! Linux only (std + libc). Bad arguments exit with status 2, socket errors with 1.
 
@@ -22,8 +28,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
 use std::process::ExitCode;
 
-/// Datagrams per `recvmmsg` / `sendmmsg`.
+/// Datagrams per `recvmmsg` / `sendmmsg` of the minimal responder.
 const BATCH: usize = 32;
+/// Datagrams per `recvmmsg` / `sendmmsg` when coalescing: the same as a mesos-dns worker.
+const COALESCE_BATCH: usize = mesos_dns::dns::batch::BATCH;
 /// Bytes read per datagram; longer queries are cut (and echoed cut).
 const BUF: usize = 4096;
 /// Requested `SO_RCVBUF`, the same as mesos-dns requests.
@@ -31,18 +39,22 @@ const RCVBUF: libc::c_int = 8 << 20;
 /// Requested `SO_SNDBUF`, the same as mesos-dns requests.
 const SNDBUF: libc::c_int = 4 << 20;
 
-const USAGE: &str = "usage: mesos-dns-null-responder [--port P] [--threads N] [--listen ADDR]";
+const USAGE: &str =
+    "usage: mesos-dns-null-responder [--port P] [--threads N] [--listen ADDR] [--coalesce-us U]";
 
 /// Parsed command line.
 struct Args {
     addr: SocketAddr,
     threads: usize,
+    /// Coalescing wait in µs; 0 = the minimal responder.
+    coalesce_us: u64,
 }
 
 fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
     let mut ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let mut port: u16 = 0;
     let mut threads: usize = 1;
+    let mut coalesce_us: u64 = 0;
     while let Some(arg) = argv.next() {
         let (flag, inline) = match arg.split_once('=') {
             Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
@@ -67,6 +79,12 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>, St
                 }
             }
             "--listen" => ip = value.parse().map_err(|_| bad("an IP address"))?,
+            "--coalesce-us" => {
+                coalesce_us = value.parse().map_err(|_| bad("microseconds"))?;
+                if coalesce_us > mesos_dns::dns::coalesce::MAX_WAIT_US {
+                    return Err(bad("microseconds in 0..=1000"));
+                }
+            }
             "-h" | "--help" => return Ok(None),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -74,6 +92,7 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>, St
     Ok(Some(Args {
         addr: SocketAddr::new(ip, port),
         threads,
+        coalesce_us,
     }))
 }
 
@@ -196,22 +215,42 @@ fn make_reply(msg: &mut [u8]) -> bool {
     true
 }
 
-/// Serves `fd` forever: recvmmsg a batch, rewrite in place, sendmmsg the replies.
-fn serve(fd: &OwnedFd) -> io::Error {
-    let mut bufs = vec![0u8; BUF * BATCH];
+/// Serves `fd` forever: recvmmsg a batch, rewrite in place, sendmmsg the replies; with
+/// `coalesce_us` > 0, wait as a busy mesos-dns worker waits before the next receive.
+fn serve(fd: &OwnedFd, coalesce_us: u64) -> io::Error {
+    let mut coalescer = mesos_dns::dns::coalesce::Coalescer::new(coalesce_us);
+    let cap = if coalesce_us > 0 {
+        COALESCE_BATCH
+    } else {
+        BATCH
+    };
+    if coalesce_us > 0 {
+        // The same 1 µs timer slack as a coalescing worker.
+        // SAFETY: PR_SET_TIMERSLACK takes an integer and touches no memory of ours.
+        unsafe {
+            libc::prctl(
+                libc::PR_SET_TIMERSLACK,
+                1_000 as libc::c_ulong,
+                0 as libc::c_ulong,
+                0 as libc::c_ulong,
+                0 as libc::c_ulong,
+            )
+        };
+    }
+    let mut bufs = vec![0u8; BUF * cap];
     // SAFETY (all zeroed() below): these libc structs are plain old data.
-    let mut peers: Vec<libc::sockaddr_storage> = vec![unsafe { std::mem::zeroed() }; BATCH];
-    let mut iovs: Vec<libc::iovec> = (0..BATCH)
+    let mut peers: Vec<libc::sockaddr_storage> = vec![unsafe { std::mem::zeroed() }; cap];
+    let mut iovs: Vec<libc::iovec> = (0..cap)
         .map(|i| libc::iovec {
             iov_base: bufs[i * BUF..].as_mut_ptr().cast(),
             iov_len: BUF,
         })
         .collect();
-    let mut hdrs: Vec<libc::mmsghdr> = vec![unsafe { std::mem::zeroed() }; BATCH];
-    let mut out: Vec<libc::mmsghdr> = vec![unsafe { std::mem::zeroed() }; BATCH];
+    let mut hdrs: Vec<libc::mmsghdr> = vec![unsafe { std::mem::zeroed() }; cap];
+    let mut out: Vec<libc::mmsghdr> = vec![unsafe { std::mem::zeroed() }; cap];
     let mut out_iovs: Vec<libc::iovec> = iovs.clone();
     loop {
-        for i in 0..BATCH {
+        for i in 0..cap {
             iovs[i].iov_len = BUF;
             let h = &mut hdrs[i].msg_hdr;
             h.msg_name = (&mut peers[i] as *mut libc::sockaddr_storage).cast();
@@ -223,13 +262,13 @@ fn serve(fd: &OwnedFd) -> io::Error {
             h.msg_flags = 0;
             hdrs[i].msg_len = 0;
         }
-        // SAFETY: hdrs points at BATCH headers whose names and iovecs point into peers and
+        // SAFETY: hdrs points at `cap` headers whose names and iovecs point into peers and
         // bufs, which outlive the call and are not otherwise borrowed during it.
         let n = unsafe {
             libc::recvmmsg(
                 fd.as_raw_fd(),
                 hdrs.as_mut_ptr(),
-                BATCH as libc::c_uint,
+                cap as libc::c_uint,
                 libc::MSG_WAITFORONE,
                 std::ptr::null_mut(),
             )
@@ -285,6 +324,9 @@ fn serve(fd: &OwnedFd) -> io::Error {
             }
             sent += m as usize;
         }
+        if let Some(wait) = coalescer.after_receive(n as usize, cap) {
+            std::thread::sleep(wait);
+        }
     }
 }
 
@@ -302,16 +344,17 @@ fn run(args: &Args) -> io::Result<()> {
     let main_socket = sockets
         .next()
         .ok_or_else(|| io::Error::other("no socket"))?;
+    let coalesce_us = args.coalesce_us;
     for (i, fd) in sockets.enumerate() {
         std::thread::Builder::new()
             .name(format!("null-{}", i + 1))
             .spawn(move || {
-                let e = serve(&fd);
+                let e = serve(&fd, coalesce_us);
                 let _ = writeln!(io::stderr(), "mesos-dns-null-responder: recvmmsg: {e}");
                 std::process::exit(1);
             })?;
     }
-    let e = serve(&main_socket);
+    let e = serve(&main_socket, coalesce_us);
     Err(io::Error::new(e.kind(), format!("recvmmsg: {e}")))
 }
 
@@ -371,6 +414,10 @@ mod tests {
         .unwrap();
         assert_eq!(a.addr, "[::1]:5353".parse().unwrap());
         assert_eq!(a.threads, 2);
+        assert_eq!(a.coalesce_us, 0);
+        let a = parse_args(["--coalesce-us", "100"].into_iter().map(String::from));
+        assert_eq!(a.unwrap().unwrap().coalesce_us, 100);
+        assert!(parse_args(["--coalesce-us", "5000"].into_iter().map(String::from)).is_err());
         assert!(parse_args(["--threads", "0"].into_iter().map(String::from)).is_err());
         assert!(parse_args(["--bogus"].into_iter().map(String::from)).is_err());
         assert!(

@@ -7,12 +7,20 @@
   proc_cpu.py rss PID       -> VmRSS of the tree in KiB
   proc_cpu.py affinity PID  -> one line per thread: pid tid comm Cpus_allowed_list
   proc_cpu.py tree PID      -> the pids of the tree, one per line
+  proc_cpu.py rusage OUT -- CMD ARGS...
+                            runs CMD and writes its own resource use to OUT, one key=value a
+                            line: utime_s, stime_s (CPU seconds), nvcsw, nivcsw (voluntary and
+                            involuntary context switches, every thread); exits with CMD's
+                            status. run.sh wraps dnsperf in it: on these machines the load
+                            generator's core is often the limit, and what a server's reply
+                            pattern costs it shows here.
 
 A process tree, because NSD serves from a forked child; threads, because mesos-dns, Knot and
 the null responder serve from threads. Linux only.
 """
 
 import os
+import signal
 import sys
 
 
@@ -76,7 +84,31 @@ def status_field(path, key):
     return ""
 
 
+def rusage(out_path, cmd):
+    """Runs cmd, writes its rusage to out_path, returns its exit status."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.execvp(cmd[0], cmd)
+        finally:
+            os._exit(127)
+    # `timeout` stops this wrapper with TERM: pass it on so the command stops too.
+    signal.signal(signal.SIGTERM, lambda *_: os.kill(pid, signal.SIGTERM))
+    while True:
+        try:
+            _, status, ru = os.wait4(pid, 0)
+            break
+        except InterruptedError:
+            continue
+    with open(out_path, "w") as f:
+        f.write("utime_s=%.6f\nstime_s=%.6f\nnvcsw=%d\nnivcsw=%d\n"
+                % (ru.ru_utime, ru.ru_stime, ru.ru_nvcsw, ru.ru_nivcsw))
+    return os.waitstatus_to_exitcode(status)
+
+
 def main(argv):
+    if len(argv) >= 5 and argv[1] == "rusage" and argv[3] == "--":
+        return rusage(argv[2], argv[4:])
     if len(argv) != 3 or argv[1] not in ("cpu", "rss", "affinity", "tree"):
         print(__doc__, file=sys.stderr)
         return 2

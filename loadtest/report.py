@@ -16,6 +16,7 @@ import sys
 
 SERVER_TITLES = {
     "null": "null responder (recvmmsg/sendmmsg, no answer section)",
+    "null-coalesce": "null responder coalescing as mesos-dns does (--coalesce-us)",
     "mesos-w1": "mesos-dns, workers=1 (pinned)",
     "mesos-w2": "mesos-dns, workers=2",
     "mesos-alt": "mesos-dns from ALT_BIN (the other build of an A/B), workers=1 (pinned)",
@@ -144,10 +145,16 @@ def readme(run_dir):
         if peak.get("runtime_s"):
             r["peak_cpu_pct"] = (num(m, "peak_ns_after") - num(m, "peak_ns_before")) / 1e9 \
                 / peak["runtime_s"] * 100
+        ru = kv_file(os.path.join(d, "peak-rusage.txt"))
+        if ru and peak.get("completed"):
+            q = peak["completed"]
+            r["gen_us_q"] = (num(ru, "utime_s") + num(ru, "stime_s")) * 1e6 / q
+            r["gen_cs_q"] = (num(ru, "nvcsw") + num(ru, "nivcsw")) / q
         r["rcvbuf"] = (num(m, "peak_rcvbuf_after") - num(m, "peak_rcvbuf_before"),
                        num(m, "fixed_rcvbuf_after") - num(m, "fixed_rcvbuf_before"))
         rows[s] = r
     null_qps = rows.get("null", {}).get("peak", {}).get("qps")
+    coalesce_qps = rows.get("null-coalesce", {}).get("peak", {}).get("qps")
 
     L = []
     label = params.get("LABEL", "")
@@ -187,23 +194,29 @@ def readme(run_dir):
     L.append("")
     L.append("## Results")
     L.append("")
-    L.append("| server | peak QPS | ratio to null | lost (peak) | avg latency (peak) | "
-             "server CPU at peak | lost (fixed) | avg latency (fixed) | p99 (fixed) | "
-             "CPU µs/query (fixed, stat) | CPU µs/query (fixed, schedstat) | "
+    L.append("| server | peak QPS | ratio to null | ratio to null-coalesce | lost (peak) | "
+             "avg latency (peak) | server CPU at peak | dnsperf CPU µs/query (peak) | "
+             "dnsperf context switches/query (peak) | lost (fixed) | avg latency (fixed) | "
+             "p99 (fixed) | CPU µs/query (fixed, stat) | CPU µs/query (fixed, schedstat) | "
              "RcvbufErrors (peak / fixed) | answers checked |")
-    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for s in servers:
         r = rows[s]
         peak, fixed, lat, m = r["peak"], r["fixed"], r["lat"], r["m"]
         qps = peak.get("qps")
         ratio = "%.2f" % (qps / null_qps) if qps and null_qps else "–"
-        L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s |" % (
+        ratio_c = "%.2f" % (qps / coalesce_qps) if qps and coalesce_qps else "–"
+        L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | "
+                 "%s / %s | %s |" % (
             SERVER_TITLES.get(s, s),
             fmt_int(qps) if qps else "FAILED",
             ratio,
+            ratio_c,
             fmt_int(peak.get("lost")),
             "%.0f µs" % (peak["avg_s"] * 1e6) if "avg_s" in peak else "–",
             "%.0f%%" % r["peak_cpu_pct"] if "peak_cpu_pct" in r else "–",
+            "%.2f" % r["gen_us_q"] if "gen_us_q" in r else "–",
+            "%.3f" % r["gen_cs_q"] if "gen_cs_q" in r else "–",
             fmt_int(fixed.get("lost")),
             "%.0f µs" % (fixed["avg_s"] * 1e6) if "avg_s" in fixed else "–",
             "%s µs" % lat["p99_us"] if "p99_us" in lat else "–",
@@ -230,7 +243,13 @@ def readme(run_dir):
     L.append("Columns: *peak QPS*, *lost (peak)* and *avg latency (peak)* are dnsperf's summary "
              "of the peak run; *server CPU at peak* is the server's run time (schedstat) over "
              "the run's wall time (100%% = the whole of its core: the server was the "
-             "bottleneck). The fixed-rate columns come from the `-Q` run: *p99* from the "
+             "bottleneck). *dnsperf CPU µs/query* and *dnsperf context switches/query* are the "
+             "load generator's own utime+stime and voluntary+involuntary context switches "
+             "(`proc_cpu.py rusage` around dnsperf) over the queries it completed in the peak "
+             "run: what each server's reply pattern costs the generator, whose core is the limit "
+             "when the server's is not full. *ratio to null-coalesce*: to the null responder "
+             "that coalesces its receives as mesos-dns does. "
+             "The fixed-rate columns come from the `-Q` run: *p99* from the "
              "per-query latencies of `-v`, *CPU µs/query* = server CPU time during the run / "
              "queries completed, once from utime+stime of `/proc/PID/stat` (%d Hz ticks: "
              "coarse) and once from the threads' `schedstat` run time (ns). CPU is summed over "
@@ -252,6 +271,7 @@ def readme(run_dir):
     L.append("## Files")
     L.append("")
     L.append("Per server `SERVER/`: `warmup.txt`, `peak.txt`, `fixed.txt` (raw dnsperf output; "
+             "`*-rusage.txt` beside each: dnsperf's own CPU and context switches; "
              "the fixed run without its per-query lines), `fixed-latency.txt` (percentiles and "
              "histogram), `metrics.txt` (/proc readings), `check.txt`, `affinity-at-start.txt` "
              "(every server thread's CPU list as the server set it) and `affinity.txt` (after "

@@ -17,9 +17,11 @@
 #   --count N            lines in the query file (default 100000)
 #   --mix "ARGS"         make_inputs.py mix (default "--a 70 --srv 20 --nx 10 --fwd 0")
 #   --seed S             seed for the state and the queries (default 1)
-#   --servers "LIST"     subset/order of: null mesos-w1 mesos-w2 nsd knot (default: all), and
-#                        mesos-alt: the mesos-dns binary at $ALT_BIN (another build, for an A/B
-#                        of two builds side by side in one run), configured as mesos-w1
+#   --servers "LIST"     subset/order of: null null-coalesce mesos-w1 mesos-w2 nsd knot
+#                        (default: all), and mesos-alt: the mesos-dns binary at $ALT_BIN
+#                        (another build, for an A/B of two builds side by side in one run),
+#                        configured as mesos-w1. null-coalesce is the null responder with
+#                        --coalesce-us $COALESCE_US: it waits as a busy mesos-dns worker does
 #   --refresh S          mesos-dns refreshSeconds (default 3600: no refresh during the run)
 #   --label TEXT         suffix of the output directory (e.g. smoke)
 #   --note TEXT          a note printed at the top of the run's README
@@ -27,6 +29,8 @@
 #   --no-build           use the binaries already in target/release
 # Environment: SERVER_CPU (default 1), GEN_CPU (default 0), CLIENTS (dnsperf -c, default 4),
 # OUTSTANDING (dnsperf -q, default 500), NULL_THREADS (default 1), ALT_BIN (for mesos-alt),
+# COALESCE_US (default 100, mesos-dns's default: udpCoalesceMicros of every mesos-* server and
+# --coalesce-us of null-coalesce; 0 turns coalescing off),
 # DNSPERF_EXTRA (more dnsperf options for every run, e.g. "-e": queries with EDNS(0), so
 # replies up to the servers' EDNS size are sent whole; without it NSD answers an SRV query
 # whose reply passes 512 bytes with an empty truncated reply, where mesos-dns, as the
@@ -45,11 +49,12 @@ BIN="$ROOT/target/release"
 
 TASKS=1000 DURATION=20 RATE=40000 FIXED=10 WARMUP=3 COUNT=100000 SEED=1
 MIX="--a 70 --srv 20 --nx 10 --fwd 0"
-SERVERS="null mesos-w1 mesos-w2 nsd knot"
+SERVERS="null null-coalesce mesos-w1 mesos-w2 nsd knot"
 REFRESH=3600 LABEL="" NOTE="" OUT="" BUILD=1
 SERVER_CPU=${SERVER_CPU:-1} GEN_CPU=${GEN_CPU:-0}
 CLIENTS=${CLIENTS:-4} OUTSTANDING=${OUTSTANDING:-500} NULL_THREADS=${NULL_THREADS:-1}
 DNSPERF_EXTRA=${DNSPERF_EXTRA:-}
+COALESCE_US=${COALESCE_US:-100}
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -72,7 +77,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 for s in $SERVERS; do
-    case "$s" in null|mesos-w1|mesos-w2|nsd|knot) ;;
+    case "$s" in null|null-coalesce|mesos-w1|mesos-w2|nsd|knot) ;;
         mesos-alt) [ -x "${ALT_BIN:-}" ] || { echo "run.sh: mesos-alt needs ALT_BIN=<a mesos-dns binary>" >&2; exit 2; } ;;
         *) echo "run.sh: unknown server $s" >&2; exit 2 ;; esac
 done
@@ -135,7 +140,8 @@ mesos_config() { # FILE PORT WORKERS PIN
   "externalon": false,
   "refreshSeconds": $REFRESH,
   "workers": $3,
-  "pinWorkers": $4
+  "pinWorkers": $4,
+  "udpCoalesceMicros": $COALESCE_US
 }
 EOF
 }
@@ -165,6 +171,7 @@ GEN_CPU=$GEN_CPU
 CLIENTS=$CLIENTS
 OUTSTANDING=$OUTSTANDING
 DNSPERF_EXTRA=$DNSPERF_EXTRA
+COALESCE_US=$COALESCE_US
 NULL_THREADS=$NULL_THREADS
 CLK_TCK=$(getconf CLK_TCK)
 LABEL=$LABEL
@@ -178,14 +185,18 @@ QUERIES_SHA=$(sha256sum "$WORK/queries.txt" | cut -d' ' -f1)
 EOF
 
 # --- helpers -----------------------------------------------------------------------------
-# Runs dnsperf pinned to GEN_CPU, bounded in time; extra args follow.
-dnsperf_run() { # OUTFILE SECONDS PORT ARGS...
-    local out=$1 secs=$2 port=$3
-    shift 3
-    record timeout $((secs + 60)) taskset -c "$GEN_CPU" dnsperf -s 127.0.0.1 -p "$port" -d "$WORK/queries.txt" \
+# Runs dnsperf pinned to GEN_CPU, bounded in time; extra args follow. dnsperf's own CPU time
+# and context switches go to RUSAGEFILE (proc_cpu.py rusage): what the server's replies cost
+# the load generator.
+dnsperf_run() { # OUTFILE RUSAGEFILE SECONDS PORT ARGS...
+    local out=$1 ru=$2 secs=$3 port=$4
+    shift 4
+    record timeout $((secs + 60)) taskset -c "$GEN_CPU" python3 "$LT/proc_cpu.py" rusage "${ru/$OUT\//}" -- \
+        dnsperf -s 127.0.0.1 -p "$port" -d "$WORK/queries.txt" \
         -l "$secs" -c "$CLIENTS" -T 1 -q "$OUTSTANDING" $DNSPERF_EXTRA "$@" ">" "${out/$OUT\//}"
     # shellcheck disable=SC2086 # DNSPERF_EXTRA is a list of options
-    timeout $((secs + 60)) taskset -c "$GEN_CPU" dnsperf -s 127.0.0.1 -p "$port" -d "$WORK/queries.txt" \
+    timeout $((secs + 60)) taskset -c "$GEN_CPU" python3 "$LT/proc_cpu.py" rusage "$ru" -- \
+        dnsperf -s 127.0.0.1 -p "$port" -d "$WORK/queries.txt" \
         -l "$secs" -c "$CLIENTS" -T 1 -q "$OUTSTANDING" $DNSPERF_EXTRA "$@" > "$out" 2>&1 || true
 }
 
@@ -196,6 +207,12 @@ start_server() { # NAME PORT DIR -> SERVER_PID
             record taskset -c "$SERVER_CPU" "$BIN/mesos-dns-null-responder" --port "$port" --threads "$NULL_THREADS" "&"
             taskset -c "$SERVER_CPU" "$BIN/mesos-dns-null-responder" --port "$port" --threads "$NULL_THREADS" \
                 2> "$dir/stderr.txt" &
+            ;;
+        null-coalesce)
+            record taskset -c "$SERVER_CPU" "$BIN/mesos-dns-null-responder" --port "$port" --threads "$NULL_THREADS" \
+                --coalesce-us "$COALESCE_US" "&"
+            taskset -c "$SERVER_CPU" "$BIN/mesos-dns-null-responder" --port "$port" --threads "$NULL_THREADS" \
+                --coalesce-us "$COALESCE_US" 2> "$dir/stderr.txt" &
             ;;
         mesos-w1|mesos-w2|mesos-alt)
             cfg="$WORK/$name.json"
@@ -299,7 +316,7 @@ for name in $SERVERS; do
     record "for p in \$(python3 loadtest/proc_cpu.py tree $pid); do taskset -a -p -c $SERVER_CPU \$p; done"
     for p in $(python3 "$LT/proc_cpu.py" tree "$pid"); do taskset -a -p -c "$SERVER_CPU" "$p" > /dev/null || true; done
     check_args=()
-    [ "$name" = null ] && check_args=(--null)
+    case "$name" in null|null-coalesce) check_args=(--null) ;; esac
     record python3 "$LT/check_answers.py" --samples "$OUT/samples.json" --port "$port" "${check_args[@]}"
     if python3 "$LT/check_answers.py" --samples "$OUT/samples.json" --port "$port" "${check_args[@]}" \
         > "$dir/check.txt" 2>&1; then
@@ -310,14 +327,14 @@ for name in $SERVERS; do
     fi
 
     log "$name: warm-up ${WARMUP}s"
-    dnsperf_run "$dir/warmup.txt" "$WARMUP" "$port"
+    dnsperf_run "$dir/warmup.txt" "$dir/warmup-rusage.txt" "$WARMUP" "$port"
 
     log "$name: peak ${DURATION}s"
     read -r t n < <(python3 "$LT/proc_cpu.py" cpu "$pid")
     read -r rb ie sb < <(udp_counters)
     echo "peak_ticks_before=$t" >> "$M"; echo "peak_ns_before=$n" >> "$M"
     echo "peak_rcvbuf_before=$rb" >> "$M"; echo "peak_inerrors_before=$ie" >> "$M"; echo "peak_sndbuf_before=$sb" >> "$M"
-    dnsperf_run "$dir/peak.txt" "$DURATION" "$port"
+    dnsperf_run "$dir/peak.txt" "$dir/peak-rusage.txt" "$DURATION" "$port"
     read -r t n < <(python3 "$LT/proc_cpu.py" cpu "$pid")
     read -r rb ie sb < <(udp_counters)
     echo "peak_ticks_after=$t" >> "$M"; echo "peak_ns_after=$n" >> "$M"
@@ -328,7 +345,7 @@ for name in $SERVERS; do
     read -r rb ie sb < <(udp_counters)
     echo "fixed_ticks_before=$t" >> "$M"; echo "fixed_ns_before=$n" >> "$M"
     echo "fixed_rcvbuf_before=$rb" >> "$M"; echo "fixed_inerrors_before=$ie" >> "$M"; echo "fixed_sndbuf_before=$sb" >> "$M"
-    dnsperf_run "$WORK/fixed-verbose.txt" "$FIXED" "$port" -Q "$RATE" -v
+    dnsperf_run "$WORK/fixed-verbose.txt" "$dir/fixed-rusage.txt" "$FIXED" "$port" -Q "$RATE" -v
     read -r t n < <(python3 "$LT/proc_cpu.py" cpu "$pid")
     read -r rb ie sb < <(udp_counters)
     echo "fixed_ticks_after=$t" >> "$M"; echo "fixed_ns_after=$n" >> "$M"
