@@ -21,7 +21,8 @@
 //! Without it the responder is the minimal one described above, with batches of 32.
 //!
 //! When every socket is bound it writes `listening PORT` to stderr, then serves until killed.
-//! Linux only (std + libc). Bad arguments exit with status 2, socket errors with 1.
+//! Linux only (std + libc, and the mesos-dns library for `--coalesce-us`). Bad arguments exit
+//! with status 2, socket errors with 1.
 
 use std::io::{self, Write as _};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -226,16 +227,7 @@ fn serve(fd: &OwnedFd, coalesce_us: u64) -> io::Error {
     };
     if coalesce_us > 0 {
         // The same 1 µs timer slack as a coalescing worker.
-        // SAFETY: PR_SET_TIMERSLACK takes an integer and touches no memory of ours.
-        unsafe {
-            libc::prctl(
-                libc::PR_SET_TIMERSLACK,
-                1_000 as libc::c_ulong,
-                0 as libc::c_ulong,
-                0 as libc::c_ulong,
-                0 as libc::c_ulong,
-            )
-        };
+        mesos_dns::dns::coalesce::precise_sleeps();
     }
     let mut bufs = vec![0u8; BUF * cap];
     // SAFETY (all zeroed() below): these libc structs are plain old data.

@@ -20,7 +20,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use crate::acl::AllowList;
 use crate::dns::answer::{AnswerConfig, Disposition, Scratch, Transport, answer};
 use crate::dns::batch::{BATCH, Batch};
-use crate::dns::coalesce::Coalescer;
+use crate::dns::coalesce::{Coalescer, precise_sleeps};
 use crate::forward::Forwarder;
 use crate::metrics::{Counter, WorkerCounters};
 use crate::snapshot::{SnapshotHandle, SnapshotReader};
@@ -169,28 +169,6 @@ fn run(spec: WorkerSpec) {
         }
     }
 }
-
-/// Sets this thread's timer slack to 1 µs, so that a coalescing wait of 100 µs is not
-/// stretched by the default 50 µs slack (`prctl(PR_SET_TIMERSLACK)`, per thread).
-#[cfg(target_os = "linux")]
-fn precise_sleeps() {
-    // SAFETY: PR_SET_TIMERSLACK takes an integer and touches no memory of ours.
-    let rc = unsafe {
-        libc::prctl(
-            libc::PR_SET_TIMERSLACK,
-            1_000 as libc::c_ulong,
-            0 as libc::c_ulong,
-            0 as libc::c_ulong,
-            0 as libc::c_ulong,
-        )
-    };
-    if rc != 0 {
-        log::debug!("PR_SET_TIMERSLACK: {}", io::Error::last_os_error());
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn precise_sleeps() {}
 
 /// A per-worker seed for the answer shuffle, without a syscall.
 fn seed(index: usize) -> u64 {
