@@ -158,13 +158,15 @@ pub fn answer(
 
     let mut text = [0u8; TEXT_NAME_MAX];
     let text_len = wire::name_to_text_lower(q.qname(), &mut text);
+    // The question as lowercase text: checked as UTF-8 once, and used again as the lookup
+    // name unless it holds a '*' (".*" is stripped first; rare).
+    let name = text_len.map_or("", |n| as_str(text.get(..n).unwrap_or(&[])));
     let in_domain = match text_len {
-        Some(n) => crate::snapshot::in_domain(as_str(text.get(..n).unwrap_or(&[])), &cfg.domain),
+        Some(_) => crate::snapshot::in_domain(name, &cfg.domain),
         None => wire_in_domain(q.qname(), cfg.domain.as_bytes()),
     };
     if !in_domain {
         // `ptrOn`: a reverse name with a PTR in the snapshot is ours (see `answer_reverse`).
-        let name = text_len.map_or("", |n| as_str(text.get(..n).unwrap_or(&[])));
         if let Some(o) = answer_reverse(pkt, &q, transport, snap, name, cfg, out) {
             return o;
         }
@@ -195,8 +197,13 @@ pub fn answer(
     };
 
     // Lookup name: lowercase, every ".*" removed (a name that cannot be text never matches).
-    let lookup_len = text_len.map(|n| strip_wildcard_dots(&mut text, n));
-    let lookup: &str = lookup_len.map_or("", |n| as_str(text.get(..n).unwrap_or(&[])));
+    let lookup: &str = match text_len {
+        Some(n) if name.contains('*') => {
+            let n = strip_wildcard_dots(&mut text, n);
+            as_str(text.get(..n).unwrap_or(&[]))
+        }
+        _ => name,
+    };
     let rrset = if lookup.is_empty() {
         None
     } else {
@@ -204,8 +211,7 @@ pub fn answer(
     };
     // A/AAAA owners are the lowercased lookup name; when it equals the question byte for
     // byte, a pointer to the question is exact and shorter.
-    let owner_is_question =
-        lookup_len.is_some_and(|_| lowercase_equals_question(q.qname(), lookup));
+    let owner_is_question = text_len.is_some() && lowercase_equals_question(q.qname(), lookup);
     let ip_owner = if owner_is_question {
         Name::Question
     } else {
